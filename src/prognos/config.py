@@ -1,0 +1,91 @@
+"""One typed, fail-fast settings object.
+
+Only entry points (``cli.py``, the server start-up) call :func:`get_settings`; everything else
+receives a :class:`Settings` instance. Every field can be set from the environment with the
+``PROGNOS_`` prefix (``PROGNOS_HTTP_PORT=9000``) or from a ``.env`` file in the working directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings", "default_cmapss_dir"]
+
+# Where the C-MAPSS data lies beside a checkout of the repository (never inside it).
+_SHARED_CMAPSS = Path(__file__).resolve().parents[3] / "shared" / "data" / "cmapss"
+
+
+def default_cmapss_dir() -> Path | None:
+    """The conventional location of the C-MAPSS files, if it exists on this machine."""
+    for candidate in (_SHARED_CMAPSS, Path.cwd().parent / "shared" / "data" / "cmapss"):
+        if (candidate / "train_FD001.txt").exists():
+            return candidate
+    return None
+
+
+class Settings(BaseSettings):
+    """All knobs of prognos. Units are in the field names or descriptions."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PROGNOS_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    # --- data -------------------------------------------------------------------------------
+    cmapss_dir: Path | None = Field(default_factory=default_cmapss_dir, description="C-MAPSS text files")
+    data_dir: Path = Field(default=Path.home() / ".prognos", description="state: database, bundles, registry")
+
+    # --- serving ----------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=0, le=65535)
+    grpc_port: int = Field(default=50051, ge=0, le=65535)
+    bundle: Path | None = None
+    admin_token: str | None = Field(default=None, description="bearer token with admin rights")
+    max_readings: int = Field(default=500, ge=1, description="readings per predict request")
+    max_queue: int = Field(default=1024, ge=1, description="queued windows before 503")
+    max_memory_mb: float | None = Field(default=None, gt=0, description="RSS above which requests get 503")
+    batch_max_size: int = Field(default=256, ge=1, description="windows per model call")
+    batch_max_wait_ms: float = Field(default=2.0, ge=0, description="longest a request waits for a batch")
+    cache_size: int = Field(default=4096, ge=0, description="cached predictions (0 disables)")
+    cache_ttl_s: float = Field(default=300.0, gt=0)
+    warning_rul: float = Field(default=40.0, ge=0, description="status 'warning' below this RUL (cycles)")
+    critical_rul: float = Field(default=15.0, ge=0, description="status 'critical' below this RUL (cycles)")
+    shutdown_grace_s: float = Field(default=10.0, ge=0)
+    log_sample_rate: float = Field(default=0.1, ge=0, le=1, description="share of successes logged")
+    log_level: str = "INFO"
+
+    # --- fleet ------------------------------------------------------------------------------
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
+
+    @field_validator("critical_rul")
+    @classmethod
+    def _critical_below_warning(cls, v: float, info: object) -> float:
+        data = getattr(info, "data", {})
+        warning = data.get("warning_rul")
+        if warning is not None and v > warning:
+            raise ValueError(f"critical_rul ({v}) must not exceed warning_rul ({warning})")
+        return v
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'prognos.db'}"
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, ``.env`` and explicit overrides (CLI options win).
+
+    Raises :class:`prognos.errors.ConfigError` with the offending field named.
+    """
+    from pydantic import ValidationError as PydanticValidationError
+
+    from prognos.errors import ConfigError
+
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)  # type: ignore[arg-type]
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ConfigError(f"setting {field} (PROGNOS_{field.upper()}): {first['msg']}") from None

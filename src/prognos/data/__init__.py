@@ -1,0 +1,1 @@
+"""Input data: the C-MAPSS loader, the reading schema and validation, the synthetic fleet."""

@@ -1,0 +1,129 @@
+"""The one reading validator, shared by ``prognos predict``, REST, gRPC and fleet ingestion.
+
+Input is what JSON decodes to: a list of reading objects (``{"cycle": 7, "s2": 642.1, ...}``).
+Output is a :class:`ValidSequence` ready for the feature pipeline. Every problem raises
+:class:`~prognos.errors.ValidationError` naming the path of the offending value, e.g.
+``sensor_data[3].s4: 1e9 is outside the plausible range [1350.2, 1470.9]``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from prognos.data.schema import MEASUREMENT_FIELDS, READING_FIELDS
+from prognos.errors import ValidationError
+
+__all__ = ["ReadingSpec", "ValidSequence", "validate_sequence", "validate_reading", "check_values"]
+
+_INDEX = {name: i for i, name in enumerate(MEASUREMENT_FIELDS)}
+_ALLOWED = frozenset(READING_FIELDS)
+
+
+@dataclass(frozen=True)
+class ReadingSpec:
+    """What a model needs of a reading. ``ranges`` maps field -> [low, high] (plausible values)."""
+
+    required: tuple[str, ...]
+    ranges: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    max_readings: int = 500
+
+
+@dataclass(frozen=True)
+class ValidSequence:
+    """Validated readings of one engine: ``values`` (n, 24) float64 in MEASUREMENT_FIELDS order
+    (NaN for fields not given); ``cycles`` (n,) int64, or None when the readings carry no cycle."""
+
+    values: np.ndarray
+    cycles: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def _number(v: Any, where: str) -> float:
+    # bool is an int in Python; a sensor that reads `true` is a client bug, not 1.0.
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValidationError(f"{where}: {v!r} is not a number")
+    f = float(v)
+    if not math.isfinite(f):
+        raise ValidationError(f"{where}: {v!r} is not a finite number")
+    return f
+
+
+def validate_reading(reading: Any, spec: ReadingSpec, where: str) -> tuple[int | None, np.ndarray]:
+    if not isinstance(reading, Mapping):
+        raise ValidationError(f"{where}: expected an object of field: number, got {type(reading).__name__}")
+    for key in reading:
+        if key not in _ALLOWED:
+            raise ValidationError(f"{where}.{key}: unknown field (allowed: cycle, setting_1..setting_3, s1..s21)")
+    row = np.full(len(MEASUREMENT_FIELDS), np.nan)
+    for key, v in reading.items():
+        if key == "cycle" or v is None and key not in spec.required:
+            continue
+        row[_INDEX[key]] = _number(v, f"{where}.{key}")
+    for name in spec.required:
+        if reading.get(name) is None:
+            raise ValidationError(f"{where}.{name}: missing (the model requires {name})")
+        lo_hi = spec.ranges.get(name)
+        if lo_hi is not None:
+            val = row[_INDEX[name]]
+            if not lo_hi[0] <= val <= lo_hi[1]:
+                raise ValidationError(
+                    f"{where}.{name}: {val:g} is outside the plausible range [{lo_hi[0]:.6g}, {lo_hi[1]:.6g}]"
+                )
+    cycle = reading.get("cycle")
+    if cycle is not None:
+        c = _number(cycle, f"{where}.cycle")
+        if c != int(c) or c < 0:
+            raise ValidationError(f"{where}.cycle: {cycle!r} is not a non-negative whole number")
+        return int(c), row
+    return None, row
+
+
+def validate_sequence(readings: Any, spec: ReadingSpec, where: str = "sensor_data") -> ValidSequence:
+    """Validate one engine's readings (oldest first)."""
+    if not isinstance(readings, Sequence) or isinstance(readings, str | bytes):
+        raise ValidationError(f"{where}: expected a list of readings")
+    if len(readings) == 0:
+        raise ValidationError(f"{where}: is empty; send at least one reading")
+    if len(readings) > spec.max_readings:
+        raise ValidationError(f"{where}: {len(readings)} readings exceed the limit of {spec.max_readings}")
+    cycles: list[int | None] = []
+    rows = np.empty((len(readings), len(MEASUREMENT_FIELDS)))
+    for i, r in enumerate(readings):
+        c, rows[i] = validate_reading(r, spec, f"{where}[{i}]")
+        cycles.append(c)
+    given = [c is not None for c in cycles]
+    if any(given) and not all(given):
+        i = given.index(False)
+        raise ValidationError(f"{where}[{i}].cycle: missing (give cycle on every reading or on none)")
+    cyc = np.array(cycles, dtype=np.int64) if all(given) else None
+    if cyc is not None and len(cyc) > 1:
+        bad = np.flatnonzero(np.diff(cyc) <= 0)
+        if len(bad):
+            i = int(bad[0]) + 1
+            raise ValidationError(f"{where}[{i}].cycle: {cyc[i]} does not increase (previous is {cyc[i - 1]})")
+    return ValidSequence(rows, cyc)
+
+
+def check_values(values: np.ndarray, spec: ReadingSpec, where: str) -> None:
+    """Check already-numeric rows (from a file) against the spec: required present, in range."""
+    for name in spec.required:
+        col = values[:, _INDEX[name]]
+        missing = np.flatnonzero(np.isnan(col))
+        if len(missing):
+            raise ValidationError(f"{where}, row {int(missing[0]) + 1}: {name} missing (the model requires it)")
+        lo_hi = spec.ranges.get(name)
+        if lo_hi is not None:
+            out = np.flatnonzero((col < lo_hi[0]) | (col > lo_hi[1]))
+            if len(out):
+                r = int(out[0])
+                raise ValidationError(
+                    f"{where}, row {r + 1}: {name}={col[r]:g} is outside the plausible range "
+                    f"[{lo_hi[0]:.6g}, {lo_hi[1]:.6g}]"
+                )

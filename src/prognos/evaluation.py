@@ -1,0 +1,136 @@
+"""Evaluate a bundle with the field's protocol and write a report (metrics.json, per-engine CSV, plots).
+
+Official protocol: the last window of each test engine against the RUL file. Without a RUL file:
+the engines the bundle held out of training, each cut at a seeded random cycle (the same kind of
+truncation NASA applied to the test files), against their known remaining life.
+
+Metrics are computed against the true RUL capped at the bundle's ``rul_cap`` (the piecewise-linear
+target of the literature); ``*_uncapped`` figures against the raw truth sit beside them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from prognos.data.cmapss import EngineSeries, Readings, load_subset
+from prognos.errors import DataFormatError
+from prognos.metrics import rul_metrics
+from prognos.serving.predictor import Predictor
+
+__all__ = ["EvaluationReport", "evaluate_bundle", "truncate_engines"]
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    protocol: str
+    metrics: dict[str, Any]
+    out_dir: Path
+
+
+def truncate_engines(readings: Readings, seed: int) -> tuple[list[EngineSeries], np.ndarray]:
+    """Cut every run-to-failure engine at a random cycle; return the cut engines and true RUL."""
+    rng = np.random.default_rng(seed)
+    cut, rul = [], []
+    for e in readings.engines():
+        n = len(e)
+        keep = int(rng.integers(max(1, n // 10), n)) if n > 1 else 1
+        cut.append(EngineSeries(e.engine_id, e.cycles[:keep], e.values[:keep]))
+        rul.append(float(e.cycles[-1] - e.cycles[keep - 1]))
+    return cut, np.array(rul)
+
+
+def evaluate_bundle(
+    predictor: Predictor, data_dir: Path, dataset: str, out_dir: Path, rul_file: Path | None = None, seed: int = 0,
+) -> EvaluationReport:
+    manifest = predictor.bundle.manifest
+    subset = load_subset(data_dir, dataset, rul_file=rul_file)
+    if subset.test is not None and subset.rul is not None:
+        engines = list(subset.test.engines())
+        true = subset.rul
+        protocol = f"official test set: last cycle of each {subset.name} test engine vs {subset.rul_source}"
+    elif manifest.holdout_engines:
+        held = subset.train.select(set(manifest.holdout_engines))
+        engines, true = truncate_engines(held, seed)
+        protocol = (
+            f"held-out training engines ({len(engines)} of {subset.name}, not seen in training), "
+            f"each cut at a seeded random cycle — no RUL file for the test set"
+        )
+    else:
+        raise DataFormatError(
+            f"no RUL file for {subset.name} in {data_dir} and the bundle held out no training engines; "
+            "pass --rul-file or train with --holdout 0.2"
+        )
+    from prognos.data.validation import check_values
+
+    for e in engines:
+        check_values(e.values, predictor.spec, f"engine {e.engine_id}")
+    x = np.stack([predictor.window_of(e.values) for e in engines])
+    pred = predictor.predict_windows(x)
+    iv = predictor.calibration.apply(pred)
+    cap = manifest.rul_cap
+    capped = np.minimum(true, cap)
+    m = rul_metrics(pred, capped, iv.lower, iv.upper).to_dict()
+    raw = rul_metrics(pred, true, iv.lower, iv.upper)
+    m.update(
+        rmse_uncapped=raw.rmse, score_uncapped=raw.score, coverage_uncapped=raw.coverage,
+        confidence_level=predictor.confidence, protocol=protocol, dataset=subset.name,
+        model_version=predictor.version, rul_cap=cap,
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(m, indent=2) + "\n")
+    with open(out_dir / "engines.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["engine_id", "last_cycle", "true_rul", "true_rul_capped", "predicted_rul", "lower", "upper", "error"])
+        for e, t, tc, p, lo, hi in zip(engines, true, capped, pred, iv.lower, iv.upper, strict=True):
+            w.writerow([e.engine_id, int(e.cycles[-1]), f"{t:g}", f"{tc:g}", f"{p:.2f}", f"{lo:.2f}", f"{hi:.2f}", f"{p - tc:.2f}"])
+    _plots(predictor, engines, true, capped, pred, iv.lower, iv.upper, out_dir, subset.name)
+    return EvaluationReport(protocol, m, out_dir)
+
+
+def _plots(predictor: Predictor, engines: list[EngineSeries], true: np.ndarray, capped: np.ndarray, pred: np.ndarray,
+           lower: np.ndarray, upper: np.ndarray, out: Path, name: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cap = predictor.bundle.manifest.rul_cap
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.errorbar(capped, pred, yerr=[pred - lower, upper - pred], fmt="o", ms=3, alpha=0.5, elinewidth=0.6)
+    ax.plot([0, cap], [0, cap], "k--", lw=1)
+    ax.set(xlabel="true RUL, capped (cycles)", ylabel="predicted RUL (cycles)",
+           title=f"{name}: predicted vs true ({predictor.confidence:.0%} intervals)")
+    fig.tight_layout()
+    fig.savefig(out / "pred_vs_true.png", dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.hist(pred - capped, bins=30, color="tab:blue", alpha=0.8)
+    ax.axvline(0, color="k", lw=1)
+    ax.set(xlabel="error = predicted − true (cycles); > 0 is late", ylabel="engines", title=f"{name}: error histogram")
+    fig.tight_layout()
+    fig.savefig(out / "error_hist.png", dpi=110)
+    plt.close(fig)
+
+    # Trajectories: predictions at every cycle of a few engines (longest histories), with bands.
+    order = np.argsort([-len(e) for e in engines])[:4]
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharey=True)
+    for ax, i in zip(axes.ravel(), order, strict=False):
+        e = engines[i]
+        p = predictor.predict_windows(predictor.pipeline.engine_windows(e.values))
+        band = predictor.calibration.apply(p)
+        t = np.minimum(true[i] + (e.cycles[-1] - e.cycles), cap)
+        ax.fill_between(e.cycles, band.lower, band.upper, alpha=0.25, label=f"{predictor.confidence:.0%} interval")
+        ax.plot(e.cycles, p, label="predicted")
+        ax.plot(e.cycles, t, "k--", label="true (capped)")
+        ax.set(title=f"engine {e.engine_id}", xlabel="cycle", ylabel="RUL (cycles)")
+    axes.ravel()[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "trajectories.png", dpi=110)
+    plt.close(fig)

@@ -1,0 +1,1 @@
+"""Serving: the predictor (ONNX Runtime, no torch) and the HTTP and gRPC front ends."""

@@ -1,0 +1,64 @@
+"""Training configuration: one validated object, from defaults, a JSON/TOML file and CLI options."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from prognos.errors import ConfigError
+
+__all__ = ["TrainConfig", "load_train_config"]
+
+
+class TrainConfig(BaseModel):
+    """Hyper-parameters of ``prognos train``. Lengths in cycles, rates per optimiser step."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: str = "cnn"
+    model_params: dict[str, float] = Field(default_factory=dict)
+    window: int = Field(30, ge=1, le=500)
+    rul_cap: float = Field(125.0, gt=0)
+    smoothing: float = Field(0.3, gt=0, le=1)
+    min_trend: float = Field(0.4, ge=0, le=1)
+    n_regimes: int | None = Field(None, ge=1, le=20)
+    folds: int = Field(5, ge=2, le=20, description="cross-fitted ensemble members, split by engine")
+    epochs: int = Field(60, ge=1)
+    patience: int = Field(10, ge=1, description="epochs without validation improvement before stopping")
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    confidence: float = Field(0.9, gt=0, lt=1, description="nominal coverage of prediction intervals")
+    interval_bins: int = Field(4, ge=1, description="bins of predicted RUL for conditional calibration")
+    holdout: float | None = Field(
+        None, ge=0, lt=1, description="share of training engines kept out for evaluation; None: 0 if a RUL file exists, else 0.2"
+    )
+    seed: int = 0
+    threads: int = Field(2, ge=1)
+
+
+def load_train_config(path: Path | None, **overrides: Any) -> TrainConfig:
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"{path}: no such config file")
+        try:
+            if path.suffix == ".toml":
+                data = tomllib.loads(path.read_text())
+            else:
+                data = json.loads(path.read_text())
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {exc}") from None
+        data = data.get("train", data)
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return TrainConfig(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"{path or 'training config'}: {where}: {err['msg']}") from None

@@ -1,0 +1,78 @@
+"""``prognos train``: data -> fitted features -> cross-fitted ensemble -> calibration -> bundle."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from prognos.bundle import Bundle, write_bundle
+from prognos.data.cmapss import load_subset
+from prognos.errors import PrognosError
+from prognos.features.pipeline import FeaturePipeline
+from prognos.intervals import calibrate
+from prognos.metrics import rul_metrics
+from prognos.training.config import TrainConfig
+from prognos.training.export import export_onnx, torch_predict
+from prognos.training.trainer import EpochReport, train_ensemble
+
+__all__ = ["train_bundle", "split_holdout"]
+
+
+def split_holdout(engine_ids: list[str], share: float, seed: int) -> list[str]:
+    """Engines kept out of training for evaluation (seeded, by engine)."""
+    if share <= 0:
+        return []
+    rng = np.random.default_rng(seed + 7919)
+    n = max(1, round(len(engine_ids) * share))
+    return sorted((str(e) for e in rng.choice(engine_ids, size=n, replace=False)), key=lambda s: (len(s), s))
+
+
+def train_bundle(
+    data_dir: Path, dataset: str, out: Path, cfg: TrainConfig,
+    on_epoch: Callable[[EpochReport], None] | None = None, log: Callable[[str], None] = print,
+) -> Bundle:
+    started = time.perf_counter()
+    subset = load_subset(data_dir, dataset)
+    train = subset.train
+    holdout_share = cfg.holdout if cfg.holdout is not None else (0.0 if subset.rul is not None else 0.2)
+    ids = [e.engine_id for e in train.engines()]
+    held = split_holdout(ids, holdout_share, cfg.seed)
+    if held:
+        train = train.select(set(ids) - set(held))
+        log(f"holding out {len(held)} of {len(ids)} training engines for evaluation (no RUL file for {subset.name})")
+    pipeline = FeaturePipeline(
+        window=cfg.window, rul_cap=cfg.rul_cap, smoothing=cfg.smoothing, min_trend=cfg.min_trend,
+        n_regimes=cfg.n_regimes, seed=cfg.seed,
+    ).fit(train)
+    log(f"{subset.name}: {train.n_engines} engines, {len(train)} rows; {pipeline.regimes_.n_regimes if pipeline.regimes_ else 1} "
+        f"operating regime(s); sensors {', '.join(pipeline.sensors_ or [])}")
+    windows = pipeline.training_windows(train)
+    if train.n_engines < cfg.folds:
+        raise PrognosError(f"{subset.name}: {train.n_engines} training engines are fewer than folds={cfg.folds}")
+    result = train_ensemble(windows, pipeline.n_features, cfg, on_epoch)
+    calibration = calibrate(result.oof_pred, windows.y, cfg.confidence, cfg.rul_cap, cfg.interval_bins)
+    iv = calibration.apply(result.oof_pred)
+    val = rul_metrics(result.oof_pred, windows.y, iv.lower, iv.upper).to_dict()
+    val.update(n_windows=len(windows), note="out-of-fold, all windows of the training engines, in-sample calibration")
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = Path(tmp) / "model.onnx"
+        export_onnx(result.model, cfg.window, pipeline.n_features, onnx_path)
+        # The bundle must answer as the trained network does: check on real windows.
+        from prognos.serving.runtime import OnnxRuntime
+
+        sample = windows.x[np.linspace(0, len(windows) - 1, min(512, len(windows))).astype(int)]
+        diff = float(np.max(np.abs(OnnxRuntime(onnx_path).run(sample) - torch_predict(result.model, sample))))
+        if diff > 1e-3:
+            raise PrognosError(f"ONNX export disagrees with PyTorch by {diff:.2g} cycles")
+        bundle = write_bundle(
+            out, onnx_path=onnx_path, pipeline=pipeline, calibration=calibration, dataset=subset.name,
+            model={"name": cfg.model, "params": cfg.model_params, "members": cfg.folds, "best_epochs": result.member_epochs,
+                   "onnx_max_abs_diff": diff},
+            validation_metrics=val, training_seconds=round(time.perf_counter() - started, 1),
+            holdout_engines=held, train_config=cfg.model_dump(),
+        )
+    return bundle
