@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from prognos.bundle import Bundle, write_bundle
-from prognos.data.cmapss import load_subset
+from prognos.data.cmapss import Readings, load_subset
 from prognos.errors import PrognosError
 from prognos.features.pipeline import FeaturePipeline
 from prognos.intervals import calibrate
@@ -19,7 +19,7 @@ from prognos.training.config import TrainConfig
 from prognos.training.export import export_onnx, torch_predict
 from prognos.training.trainer import EpochReport, train_ensemble
 
-__all__ = ["train_bundle", "split_holdout"]
+__all__ = ["train_bundle", "train_bundle_from_readings", "split_holdout"]
 
 
 def split_holdout(engine_ids: list[str], share: float, seed: int) -> list[str]:
@@ -35,24 +35,32 @@ def train_bundle(
     data_dir: Path, dataset: str, out: Path, cfg: TrainConfig,
     on_epoch: Callable[[EpochReport], None] | None = None, log: Callable[[str], None] = print,
 ) -> Bundle:
-    started = time.perf_counter()
     subset = load_subset(data_dir, dataset)
-    train = subset.train
-    holdout_share = cfg.holdout if cfg.holdout is not None else (0.0 if subset.rul is not None else 0.2)
+    return train_bundle_from_readings(subset.train, subset.name, out, cfg, has_test_truth=subset.rul is not None,
+                                      on_epoch=on_epoch, log=log)
+
+
+def train_bundle_from_readings(
+    train: Readings, dataset: str, out: Path, cfg: TrainConfig, *, has_test_truth: bool = False,
+    on_epoch: Callable[[EpochReport], None] | None = None, log: Callable[[str], None] = print,
+) -> Bundle:
+    """Train on run-to-failure ``train`` readings (every engine's last row is its failure)."""
+    started = time.perf_counter()
+    holdout_share = cfg.holdout if cfg.holdout is not None else (0.0 if has_test_truth else 0.2)
     ids = [e.engine_id for e in train.engines()]
     held = split_holdout(ids, holdout_share, cfg.seed)
     if held:
         train = train.select(set(ids) - set(held))
-        log(f"holding out {len(held)} of {len(ids)} training engines for evaluation (no RUL file for {subset.name})")
+        log(f"holding out {len(held)} of {len(ids)} training engines for evaluation (no RUL file for {dataset})")
     pipeline = FeaturePipeline(
         window=cfg.window, rul_cap=cfg.rul_cap, smoothing=cfg.smoothing, min_trend=cfg.min_trend,
         n_regimes=cfg.n_regimes, seed=cfg.seed,
     ).fit(train)
-    log(f"{subset.name}: {train.n_engines} engines, {len(train)} rows; {pipeline.regimes_.n_regimes if pipeline.regimes_ else 1} "
+    log(f"{dataset}: {train.n_engines} engines, {len(train)} rows; {pipeline.regimes_.n_regimes if pipeline.regimes_ else 1} "
         f"operating regime(s); sensors {', '.join(pipeline.sensors_ or [])}")
     windows = pipeline.training_windows(train)
     if train.n_engines < cfg.folds:
-        raise PrognosError(f"{subset.name}: {train.n_engines} training engines are fewer than folds={cfg.folds}")
+        raise PrognosError(f"{dataset}: {train.n_engines} training engines are fewer than folds={cfg.folds}")
     result = train_ensemble(windows, pipeline.n_features, cfg, on_epoch)
     calibration = calibrate(result.oof_pred, windows.y, cfg.confidence, cfg.rul_cap, cfg.interval_bins)
     iv = calibration.apply(result.oof_pred)
@@ -69,7 +77,7 @@ def train_bundle(
         if diff > 1e-3:
             raise PrognosError(f"ONNX export disagrees with PyTorch by {diff:.2g} cycles")
         bundle = write_bundle(
-            out, onnx_path=onnx_path, pipeline=pipeline, calibration=calibration, dataset=subset.name,
+            out, onnx_path=onnx_path, pipeline=pipeline, calibration=calibration, dataset=dataset,
             model={"name": cfg.model, "params": cfg.model_params, "members": cfg.folds, "best_epochs": result.member_epochs,
                    "onnx_max_abs_diff": diff},
             validation_metrics=val, training_seconds=round(time.perf_counter() - started, 1),
