@@ -142,6 +142,13 @@ def predict(
                        f"{r['upper']:7.1f}")
 
 
+# --- serving commands (serve) ---------------------------------------------------------------
+
+# --- fleet commands (keys, ingest, simulate, retention, demo) ----------------------------------
+
+# --- lifecycle commands (models, tune, drift, failure) ----------------------------------------
+
+
 def main() -> None:
     """Console entry point: run the app, turning domain errors into one line and an exit code."""
     try:

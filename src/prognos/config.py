@@ -56,8 +56,12 @@ class Settings(BaseSettings):
     log_sample_rate: float = Field(default=0.1, ge=0, le=1, description="share of successes logged")
     log_level: str = "INFO"
 
+    # --- serving extras (owned by the serving work) -----------------------------------------
+
     # --- fleet ------------------------------------------------------------------------------
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
+
+    # --- lifecycle --------------------------------------------------------------------------
 
     @field_validator("critical_rul")
     @classmethod
