@@ -8,9 +8,10 @@ receives a :class:`Settings` instance. Every field can be set from the environme
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings", "default_cmapss_dir"]
 
@@ -60,6 +61,31 @@ class Settings(BaseSettings):
 
     # --- fleet ------------------------------------------------------------------------------
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
+    alert_warning_rul: float = Field(default=40.0, ge=0, description="warning alert: interval lower bound < this (cycles)")
+    alert_critical_rul: float = Field(default=15.0, ge=0, description="critical alert: lower bound < this (cycles)")
+    alert_stuck_readings: int = Field(default=25, ge=2, description="identical readings in a row = stuck sensor")
+    webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list, description="alert webhooks (JSON list / a,b)")
+    webhook_max_attempts: int = Field(default=5, ge=1, description="tries per webhook delivery")
+    webhook_backoff_s: float = Field(default=0.5, gt=0, description="first retry delay (s), doubled per try")
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+    rate_limit_per_s: float = Field(default=200.0, ge=0, description="requests per second per API key (0: no limit)")
+    rate_limit_burst: int = Field(default=400, ge=1, description="requests a key may send at once")
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, description="allowed browser origins")
+    retention_days: float | None = Field(default=None, gt=0, description="keep data this long (days)")
+    retention_interval_s: float = Field(default=3600.0, gt=0, description="how often the server runs retention (s)")
+
+    @field_validator("webhook_urls", "cors_origins", mode="before")
+    @classmethod
+    def _string_list(cls, v: object) -> object:
+        # Environment variables hold either a JSON list or a comma-separated string.
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return v
 
     # --- lifecycle --------------------------------------------------------------------------
 
