@@ -61,10 +61,10 @@ class Settings(BaseSettings):
 
     # --- fleet ------------------------------------------------------------------------------
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
-    alert_warning_rul: float = Field(default=40.0, ge=0, description="warning alert: interval lower bound < this (cycles)")
+    alert_warning_rul: float = Field(default=40.0, ge=0, description="warning: interval lower bound < this (cycles)")
     alert_critical_rul: float = Field(default=15.0, ge=0, description="critical alert: lower bound < this (cycles)")
     alert_stuck_readings: int = Field(default=25, ge=2, description="identical readings in a row = stuck sensor")
-    webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list, description="alert webhooks (JSON list / a,b)")
+    webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list, description="JSON list or a,b")
     webhook_max_attempts: int = Field(default=5, ge=1, description="tries per webhook delivery")
     webhook_backoff_s: float = Field(default=0.5, gt=0, description="first retry delay (s), doubled per try")
     webhook_timeout_s: float = Field(default=5.0, gt=0)
