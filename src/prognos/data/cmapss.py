@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -118,7 +117,8 @@ def parse_readings_text(text: str, source: str) -> Readings:
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
     if not first:
         raise DataFormatError(f"{source}: file is empty")
-    if re.search(r"[A-Za-z_]", first.split(",")[0]):
+    header = {t.strip().lower() for t in first.split(",")}
+    if "," in first and header & {"cycle", "unit", "engine_id"}:
         return _parse_csv(text, source)
     return _parse_whitespace(text, source)
 
