@@ -11,6 +11,7 @@
     ├── ConflictError            a resend that contradicts stored data     CLI 6  HTTP 409  ALREADY_EXISTS
     ├── ModelUnavailableError    no model is loaded                        CLI 4  HTTP 503  UNAVAILABLE
     └── OverloadedError          queue full / memory threshold reached     CLI 7  HTTP 503  RESOURCE_EXHAUSTED
+        └── RateLimitedError     an API key exceeded its request rate      CLI 7  HTTP 429  RESOURCE_EXHAUSTED
 
 Every message is one line meant for a person: it names the file, line, field or value at fault.
 """
@@ -26,6 +27,7 @@ __all__ = [
     "NotFoundError",
     "OverloadedError",
     "PrognosError",
+    "RateLimitedError",
     "ValidationError",
 ]
 
@@ -86,3 +88,9 @@ class OverloadedError(PrognosError):
     def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class RateLimitedError(OverloadedError):
+    """Too many requests from one API key; ``retry_after_s`` says when the next one is allowed."""
+
+    http_status = 429
