@@ -146,6 +146,59 @@ def predict(
 
 # --- fleet commands (keys, ingest, simulate, retention, demo) ----------------------------------
 
+
+@app.command()
+def simulate(
+    url: Annotated[str, typer.Option("--url", help="server base URL, e.g. http://127.0.0.1:8000")],
+    api_key: Annotated[str | None, typer.Option("--api-key", help="operator API key [env PROGNOS_API_KEY]",
+                                                envvar="PROGNOS_API_KEY")] = None,
+    dataset: Dataset = "FD001",
+    split: Annotated[str, typer.Option("--split", help="C-MAPSS file to replay: test or train")] = "test",
+    data_dir: DataDir = None,
+    engines: Annotated[int | None, typer.Option("--engines", help="replay only the first N engines")] = None,
+    speed: Annotated[float, typer.Option("--speed", help="cycles per second per engine (0: flat out)")] = 1.0,
+    synthetic: Annotated[int | None, typer.Option("--synthetic", help="replay N synthetic engines instead")] = None,
+    max_cycles: Annotated[int | None, typer.Option("--max-cycles", help="replay at most N cycles per engine")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="requests in flight at once")] = 16,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the synthetic fleet")] = 0,
+) -> None:
+    """Replay a fleet into a running server cycle by cycle (Ctrl-C stops cleanly and prints the summary)."""
+    import asyncio
+    import signal
+    import threading
+
+    from prognos.fleet.simulate import SimulationError, SimulationSummary, load_replay_fleet, simulate_async
+
+    if synthetic is None and data_dir is None:
+        from prognos.config import get_settings
+
+        data_dir = get_settings().cmapss_dir
+    fleet = load_replay_fleet(dataset=dataset, split=split, data_dir=data_dir, engines=engines, synthetic=synthetic,
+                              seed=seed)
+    source = f"{synthetic} synthetic engines" if synthetic is not None else f"{dataset} {split}"
+    typer.echo(f"replaying {fleet.n_engines} engines ({source}, {len(fleet)} readings) into {url} "
+               f"at {speed:g} cycles/s per engine; Ctrl-C stops", err=True)
+    stop = threading.Event()
+
+    def progress(s: SimulationSummary) -> None:
+        typer.echo(f"  {s.readings_sent}/{s.readings_total} readings, {s.engines_done} engines done, "
+                   f"{s.retries} retries", err=True)
+
+    async def run() -> SimulationSummary:
+        # Ctrl-C sets the stop flag: requests in flight finish and the summary still prints.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
+        return await simulate_async(url, api_key, fleet, speed=speed, concurrency=concurrency,
+                                    max_cycles=max_cycles, stop=stop, on_progress=progress)
+
+    summary = asyncio.run(run())
+    typer.echo(summary.describe())
+    if summary.fatal:
+        raise SimulationError(summary.fatal)
+    if summary.engines_failed:
+        raise SimulationError(f"{summary.engines_failed} engines could not be replayed")
+
+
+
 # --- lifecycle commands (models, tune, drift, failure) ----------------------------------------
 
 
