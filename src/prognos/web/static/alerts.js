@@ -1,0 +1,57 @@
+// Alerts: filter by status / severity / engine; acknowledge and resolve (operator keys).
+import { alertTable, alertView, api, bindAlertActions, listOf, poll, requireKey } from "./common.js";
+
+const listEl = document.getElementById("alerts-list");
+const msgEl = document.getElementById("alerts-msg");
+const summaryEl = document.getElementById("alerts-summary");
+const statusSel = document.getElementById("a-status");
+const sevSel = document.getElementById("a-severity");
+const engineIn = document.getElementById("a-engine");
+let lastKey = "";
+
+function restore() {
+  const p = new URLSearchParams(location.search);
+  if (p.get("status") !== null) statusSel.value = p.get("status");
+  if (p.get("severity") !== null) sevSel.value = p.get("severity");
+  engineIn.value = p.get("engine_id") || "";
+}
+
+function save() {
+  const p = new URLSearchParams();
+  if (statusSel.value !== "active") p.set("status", statusSel.value);
+  if (sevSel.value) p.set("severity", sevSel.value);
+  if (engineIn.value.trim()) p.set("engine_id", engineIn.value.trim());
+  const s = p.toString();
+  history.replaceState(null, "", s ? "?" + s : location.pathname);
+}
+
+async function load() {
+  const p = new URLSearchParams();
+  // "active" = open or acknowledged: fetched unfiltered by status and narrowed here.
+  if (statusSel.value && statusSel.value !== "active") p.set("status", statusSel.value);
+  if (sevSel.value) p.set("severity", sevSel.value);
+  if (engineIn.value.trim()) p.set("engine_id", engineIn.value.trim());
+  p.set("limit", "1000");
+  let alerts = listOf(await api("/api/v1/alerts?" + p), "alerts");
+  if (statusSel.value === "active") alerts = alerts.filter((a) => alertView(a).status !== "resolved");
+  const key = JSON.stringify(alerts);
+  if (key !== lastKey) {
+    lastKey = key;
+    listEl.innerHTML = alertTable(alerts);
+  }
+  const open = alerts.filter((a) => alertView(a).status === "open").length;
+  summaryEl.textContent = `${alerts.length} shown · ${open} open`;
+}
+
+if (requireKey()) {
+  restore();
+  const p = poll(load);
+  document.getElementById("alert-filters").addEventListener("submit", (ev) => ev.preventDefault());
+  for (const el of [statusSel, sevSel, engineIn]) {
+    el.addEventListener(el === engineIn ? "input" : "change", () => {
+      save();
+      p.refresh();
+    });
+  }
+  bindAlertActions(listEl, msgEl, () => p.refresh());
+}

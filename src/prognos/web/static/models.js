@@ -1,0 +1,61 @@
+// Models: the bundle the server has loaded (GET /api/v1/models -> {bundle, manifest}), its
+// training facts and validation metrics.
+import { api, esc, listOf, pick, poll, requireKey } from "./common.js";
+
+const el = document.getElementById("models");
+let lastKey = "";
+
+const METRIC_LABEL = {
+  rmse: "RMSE (cycles)", mae: "MAE (cycles)", score: "PHM08 score", coverage: "interval coverage",
+  mean_interval_width: "mean interval width (cycles)", n_engines: "engines", n_windows: "windows",
+  rmse_uncapped: "RMSE, uncapped truth (cycles)", score_uncapped: "PHM08 score, uncapped truth",
+};
+
+function value(v) {
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toPrecision(4);
+  if (Array.isArray(v)) return v.join(", ");
+  if (v && typeof v === "object") return JSON.stringify(v);
+  return String(v);
+}
+
+function facts(m) {
+  const model = m.model || {};
+  const cal = m.calibration || {};
+  const rows = [
+    ["Version", m.version], ["Dataset", m.dataset], ["Created", m.created_at],
+    ["Network", model.name ?? model.type], ["Ensemble members", model.members],
+    ["Window (cycles)", m.window], ["RUL cap (cycles)", m.rul_cap],
+    ["Interval", cal.level !== undefined ? `${Math.round(cal.level * 100)} % — ${cal.method ?? ""}` : undefined],
+    ["Training time (s)", m.training_seconds], ["Sensors used", m.input_fields], ["Bundle", m.bundle],
+  ];
+  return rows.filter(([, v]) => v !== undefined && v !== null && v !== "")
+    .map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(value(v))}</dd></div>`).join("");
+}
+
+function card(m) {
+  const metrics = pick(m, "validation_metrics", "metrics") || {};
+  const rows = Object.entries(metrics).filter(([, v]) => typeof v === "number")
+    .map(([k, v]) => `<tr><th scope="row">${esc(METRIC_LABEL[k] || k)}</th><td class="num">${esc(value(v))}</td></tr>`);
+  const note = typeof metrics.note === "string" ? `<p class="muted">${esc(metrics.note)}</p>` : "";
+  return `<section class="card" aria-labelledby="model-title"><h2 id="model-title">Loaded model
+    <span class="badge badge-healthy">serving</span></h2>
+    <dl class="facts">${facts(m)}</dl>
+    <h3>Validation metrics</h3>${note}
+    ${rows.length ? `<div class="table-wrap"><table class="data metrics"><caption class="visually-hidden">Validation metrics</caption>
+    <thead><tr><th scope="col">metric</th><th scope="col" class="num">value</th></tr></thead>
+    <tbody>${rows.join("")}</tbody></table></div>` : '<p class="empty">No metrics recorded.</p>'}</section>`;
+}
+
+async function load() {
+  const data = await api("/api/v1/models");
+  let models = listOf(data, "models");
+  if (!models.length && data && typeof data === "object") {
+    models = [data.manifest ? { ...data.manifest, bundle: data.bundle } : data];
+  }
+  const key = JSON.stringify(models);
+  if (key === lastKey) return;
+  lastKey = key;
+  el.innerHTML = models.map(card).join("") || '<p class="empty">No model is loaded.</p>';
+}
+
+if (requireKey()) poll(load);
