@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     # --- serving extras (owned by the serving work) -----------------------------------------
+    max_batch_requests: int = Field(default=1024, ge=1, description="engines per batch request")
+    sagemaker: bool = Field(default=False, description="speak the SageMaker container contract instead")
+    sagemaker_port: int = Field(default=8080, ge=0, le=65535, description="port of /ping and /invocations")
+    sagemaker_endpoint: str | None = Field(default=None, description="remote SageMaker endpoint (local fallback)")
+    sagemaker_timeout_s: float = Field(default=1.0, gt=0, description="remote endpoint timeout before fallback")
+    aws_region: str | None = Field(default=None, description="AWS region of the remote endpoint")
+    log_json: bool = Field(default=True, description="JSON log lines (false: human-readable console)")
 
     # --- fleet ------------------------------------------------------------------------------
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
