@@ -1,0 +1,38 @@
+"""Assembles the FastAPI app; no module-level app or settings, so every test builds its own."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import APIRouter, FastAPI
+
+from prognos import __version__
+from prognos.config import Settings
+from prognos.serving.http.auth import Authenticator
+from prognos.serving.http.errors import install_error_handlers
+from prognos.serving.http.metrics import HttpMetrics
+from prognos.serving.http.middleware import RequestMiddleware
+from prognos.serving.http.routes import health, metrics, models, predict
+from prognos.serving.logs import RequestLogger
+from prognos.serving.service import PredictionService
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings, service: PredictionService, authenticator: Authenticator,
+               extra_routers: Sequence[APIRouter] = ()) -> FastAPI:
+    """The REST API over ``service``. ``extra_routers`` (the fleet app's) are mounted as given and
+    share the error mapping, metrics, request logs and ``app.state`` (service, settings,
+    authenticator)."""
+    app = FastAPI(title="prognos inference service", version=__version__,
+                  description="Remaining-useful-life predictions with calibrated intervals.")
+    app.state.settings = settings
+    app.state.service = service
+    app.state.authenticator = authenticator
+    app.state.metrics = HttpMetrics(service)
+    install_error_handlers(app)
+    for router in (predict.router, health.router, models.router, metrics.router, *extra_routers):
+        app.include_router(router)
+    app.add_middleware(RequestMiddleware, metrics=app.state.metrics,  # type: ignore[arg-type]
+                       log=RequestLogger(settings.log_sample_rate))
+    return app

@@ -1,0 +1,73 @@
+"""The one place HTTP turns exceptions into responses.
+
+Body of every error: ``{"error": "<ErrorClass>", "detail": "<one line naming the field>"}``.
+Domain errors take their status from :mod:`prognos.errors`; FastAPI's request-validation errors
+become 422 naming the field. Anything unexpected becomes a 500 with no internals in the body, in
+:mod:`~prognos.serving.http.middleware` (which logs the traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from prognos.errors import OverloadedError, PrognosError
+
+__all__ = ["error_response", "install_error_handlers"]
+
+
+def error_response(request: Request, status: int, error: str, detail: str,
+                   headers: dict[str, str] | None = None) -> Response:
+    request.state.error = detail  # for the request log line
+    body = json.dumps({"error": error, "detail": detail})
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def _field_path(loc: tuple[object, ...] | list[object]) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "body"
+
+
+async def _prognos_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PrognosError)
+    headers = None
+    if isinstance(exc, OverloadedError):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+    # A 500-class domain error (ConfigError) is ours, not the client's: say so without internals.
+    detail = str(exc) if exc.http_status < 500 or exc.http_status == 503 else "internal error"
+    return error_response(request, exc.http_status, type(exc).__name__, detail, headers)
+
+
+async def _request_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    msg = str(first.get("msg", "invalid"))
+    if first.get("type") == "missing":
+        msg = "missing (required)"
+    elif first.get("type") == "extra_forbidden":
+        msg = "unknown field"
+    elif first.get("type") == "json_invalid":
+        pos = [p for p in first.get("loc", ()) if isinstance(p, int)]
+        where = f" (at character {pos[0]})" if pos else ""
+        return error_response(request, 422, "ValidationError", f"body: not valid JSON{where}")
+    return error_response(request, 422, "ValidationError", f"{_field_path(first.get('loc', ()))}: {msg}")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    return error_response(request, exc.status_code, "HTTPError", str(exc.detail), dict(exc.headers or {}))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(PrognosError, _prognos_error)
+    app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,63 @@
+"""Request and response bodies of the REST API (one schema per direction).
+
+Readings are typed loosely here (``dict[str, Any]``) on purpose: their fields, numbers and ranges
+are checked by the one validator (:mod:`prognos.data.validation`), shared with gRPC and ingestion.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["BatchPredictRequest", "BatchPredictResponse", "PredictRequest", "PredictResponse", "ReloadRequest",
+           "ReloadResponse"]
+
+_EXAMPLE_READING = {"cycle": 31, "s2": 642.1, "s3": 1580.2, "s4": 1400.6, "s7": 554.3, "s8": 2388.0,
+                    "s9": 9050.2, "s11": 47.3, "s12": 521.9, "s13": 2388.0, "s14": 8130.1, "s15": 8.41,
+                    "s17": 392, "s20": 38.9, "s21": 23.3}
+
+
+class PredictRequest(BaseModel):
+    """One engine's recent readings, oldest first."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"engine_id": "engine-7", "sensor_data": [_EXAMPLE_READING]}]})
+
+    engine_id: str = Field(min_length=1, max_length=200)
+    sensor_data: list[dict[str, Any]] = Field(
+        description="readings: cycle, setting_1..setting_3, s1..s21 (those the model requires)")
+
+
+class PredictResponse(BaseModel):
+    engine_id: str
+    predicted_rul: float = Field(description="remaining useful life after the last reading, cycles")
+    lower: float = Field(description="lower end of the prediction interval, cycles")
+    upper: float = Field(description="upper end of the prediction interval, cycles")
+    confidence_level: float = Field(description="nominal coverage of [lower, upper]")
+    model_version: str
+    status: str = Field(description="healthy, warning or critical (RUL thresholds)")
+    timestamp: str = Field(description="UTC ISO-8601")
+    last_cycle: int | None = None
+
+
+class BatchPredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requests: list[PredictRequest]
+
+
+class BatchPredictResponse(BaseModel):
+    responses: list[PredictResponse]
+
+
+class ReloadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bundle: str | None = Field(default=None, description="bundle directory; default: reload the current one")
+
+
+class ReloadResponse(BaseModel):
+    model_version: str
+    previous_version: str | None
+    bundle: str

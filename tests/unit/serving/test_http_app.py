@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi import APIRouter, Depends
+
+from prognos.config import Settings
+from prognos.errors import ConflictError
+from prognos.serving.http import create_app
+from prognos.serving.http.auth import Principal, Role, TokenAuthenticator, require
+from prognos.serving.predictor import Predictor
+from prognos.serving.service import PredictionService
+from tests.unit.serving.asgi import call
+from tests.unit.serving.factory import body
+
+
+class Viewers:
+    """An authenticator in the fleet engineer's style: every known token is a viewer."""
+
+    def authenticate(self, token: str | None) -> Principal | None:
+        return Principal("v", Role.VIEWER) if token == "view" else None
+
+
+def test_token_authenticator_admits_only_the_admin_token() -> None:
+    auth = TokenAuthenticator("s3cret")
+    assert auth.authenticate("s3cret") == Principal("admin", Role.ADMIN)
+    assert auth.authenticate("s3cre") is None and auth.authenticate(None) is None
+    assert TokenAuthenticator(None).authenticate("") is None
+    assert Role.VIEWER < Role.OPERATOR < Role.ADMIN
+
+
+def test_reload_needs_an_admin(settings: Settings, predictor: Predictor, tiny_bundle: Path) -> None:
+    service = PredictionService(settings, predictor)
+    app = create_app(settings, service, TokenAuthenticator("s3cret"))
+    r = call(app, "POST", "/api/v1/models/reload", json={"bundle": str(tiny_bundle)})
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    r = call(app, "POST", "/api/v1/models/reload", json={}, headers={"Authorization": "Bearer wrong"})
+    assert r.status_code == 401
+    r = call(app, "POST", "/api/v1/models/reload", json={"bundle": str(tiny_bundle)},
+             headers={"Authorization": "Bearer s3cret"})
+    assert r.status_code == 200, r.text
+    assert r.json()["model_version"] == predictor.version and service.counters.reloads == 1
+
+    viewer_app = create_app(settings, service, Viewers())
+    r = call(viewer_app, "POST", "/api/v1/models/reload", json={}, headers={"Authorization": "Bearer view"})
+    assert r.status_code == 403 and "needs admin" in r.json()["detail"]
+
+
+def test_extra_routers_share_the_error_mapping(settings: Settings, predictor: Predictor) -> None:
+    router = APIRouter()
+
+    @router.get("/fleet/conflict")
+    async def conflict() -> None:
+        raise ConflictError("reading 7 of engine e1 contradicts the stored one")
+
+    @router.get("/fleet/bug")
+    async def bug() -> None:
+        raise RuntimeError("secret internals")
+
+    @router.get("/fleet/operators-only", dependencies=[Depends(require(Role.OPERATOR))])
+    async def operators() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    app = create_app(settings, PredictionService(settings, predictor), Viewers(), [router])
+    r = call(app, "GET", "/fleet/conflict")
+    assert r.status_code == 409
+    assert r.json() == {"error": "ConflictError", "detail": "reading 7 of engine e1 contradicts the stored one"}
+    r = call(app, "GET", "/fleet/bug")
+    assert r.status_code == 500 and "secret" not in r.text
+    assert call(app, "GET", "/fleet/operators-only", headers={"Authorization": "Bearer view"}).status_code == 403
+    r = call(app, "GET", "/nowhere")
+    assert r.status_code == 404 and r.json()["error"] == "HTTPError"
+
+
+def test_without_a_model_predict_is_503_and_not_ready(settings: Settings, tiny_bundle: Path) -> None:
+    app = create_app(settings, PredictionService(settings), TokenAuthenticator(None))
+    assert call(app, "GET", "/ready").status_code == 503
+    assert call(app, "GET", "/health").status_code == 200
+    r = call(app, "POST", "/api/v1/predict", json=body(tiny_bundle))
+    assert r.status_code == 503 and r.json()["error"] == "ModelUnavailableError"
+
+
+def test_each_app_has_its_own_metrics_registry(settings: Settings, predictor: Predictor, tiny_bundle: Path) -> None:
+    a = create_app(settings, PredictionService(settings, predictor), TokenAuthenticator(None))
+    b = create_app(settings, PredictionService(settings, predictor), TokenAuthenticator(None))
+    assert call(a, "POST", "/api/v1/predict", json=body(tiny_bundle)).status_code == 200
+    text_a, text_b = call(a, "GET", "/metrics").text, call(b, "GET", "/metrics").text
+    line = 'prognos_http_requests_total{method="POST",route="/api/v1/predict",status="200"} 1.0'
+    assert line in text_a and line not in text_b
+    assert "prognos_predictions_total 1.0" in text_a and "prognos_predictions_total 0.0" in text_b
+    assert f'prognos_model_info{{version="{predictor.version}"}} 1.0' in text_a
+    assert 'prognos_batch_size_bucket{le="1"} 1.0' in text_a
+
+
+@pytest.mark.parametrize("header", ["abc-123", None])
+def test_request_id_is_echoed_or_made(settings: Settings, predictor: Predictor, header: str | None) -> None:
+    app = create_app(settings, PredictionService(settings, predictor), TokenAuthenticator(None))
+    r = call(app, "GET", "/health", headers={"X-Request-ID": header} if header else {})
+    assert r.headers["x-request-id"] == (header or r.headers["x-request-id"]) and len(r.headers["x-request-id"]) >= 7
