@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     sagemaker_timeout_s: float = Field(default=1.0, gt=0, description="remote endpoint timeout before fallback")
     aws_region: str | None = Field(default=None, description="AWS region of the remote endpoint")
     log_json: bool = Field(default=True, description="JSON log lines (false: human-readable console)")
+    # gRPC (serving/grpc): message limits, keepalive, live-stream memory bounds.
+    grpc_max_message_mb: float = Field(default=4.0, gt=0, description="largest gRPC message in or out (MiB)")
+    grpc_keepalive_s: float = Field(default=60.0, gt=0, description="ping a connection idle this long (s)")
+    grpc_keepalive_timeout_s: float = Field(default=20.0, gt=0, description="close if a ping is unanswered (s)")
+    grpc_min_ping_interval_s: float = Field(default=10.0, ge=0, description="shortest client ping interval (s)")
+    grpc_max_concurrent_rpcs: int | None = Field(default=None, ge=1, description="in-flight RPCs, then refused")
+    grpc_stream_history: int = Field(default=128, ge=1, description="readings kept per engine in a stream")
+    grpc_stream_max_engines: int = Field(default=1000, ge=1, description="engines kept per stream (LRU)")
 
     # --- fleet ------------------------------------------------------------------------------
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
