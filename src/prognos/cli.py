@@ -160,10 +160,143 @@ def serve(
 
     settings = get_settings(bundle=bundle, http_port=http_port, grpc_port=grpc_port, host=host,
                             sagemaker=True if sagemaker else None)
-    run(settings)
+    from prognos.fleet import server_hooks
+    from prognos.server import ServerHooks
 
+    # The fleet app (storage, ingestion, alerts, API keys) rides on the same app and settings.
+    run(settings, ServerHooks() if settings.sagemaker else server_hooks(settings))
 
 # --- fleet commands (keys, ingest, simulate, retention, demo) ----------------------------------
+
+keys_app = typer.Typer(no_args_is_help=True, help="API keys of the fleet app (stored hashed; shown once).")
+app.add_typer(keys_app, name="keys")
+retention_app = typer.Typer(no_args_is_help=True, help="Delete old readings and predictions.")
+app.add_typer(retention_app, name="retention")
+db_app = typer.Typer(no_args_is_help=True, help="The fleet database (PROGNOS_DATABASE_URL or <data dir>/prognos.db).")
+app.add_typer(db_app, name="db")
+
+
+def _fleet_store():  # type: ignore[no-untyped-def]
+    from prognos.config import get_settings
+    from prognos.fleet import open_store
+
+    settings = get_settings()
+    return settings, open_store(settings)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option("--role", help="viewer (read), operator (ingest, alerts) or admin")],
+    name: Annotated[str | None, typer.Option("--name", help="a label for the key")] = None,
+) -> None:
+    """Create an API key and print it (this is the only time it is shown)."""
+    from prognos.fleet.keys import KeyStore
+
+    _, store = _fleet_store()
+    created = KeyStore(store).create(role, name)
+    typer.echo(f"created {created.key.role} key {created.key.id} ({created.key.name}); store it now, "
+               "it is not shown again:", err=True)
+    typer.echo(created.secret)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys by id, role, name and prefix."""
+    from prognos.fleet.keys import KeyStore
+
+    _, store = _fleet_store()
+    typer.echo(f"{'id':>4}  {'role':<8}  {'prefix':<10}  {'created':<20}  {'status':<8}  name")
+    for k in KeyStore(store).list():
+        status = "active" if k.active else "revoked"
+        typer.echo(f"{k.id:>4}  {k.role:<8}  {k.prefix:<10}  {k.created_at:%Y-%m-%d %H:%M:%S}  {status:<8}  {k.name}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[int, typer.Argument(help="key id (see prognos keys list)")]) -> None:
+    """Revoke an API key (a running server stops accepting it within seconds)."""
+    from prognos.fleet.keys import KeyStore
+
+    _, store = _fleet_store()
+    key = KeyStore(store).revoke(key_id)
+    typer.echo(f"revoked key {key.id} ({key.prefix}, {key.role})")
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(help="C-MAPSS text or CSV file")],
+    engine_prefix: Annotated[str, typer.Option("--engine-prefix", help="prepended to each unit number")] = "",
+    bundle: Annotated[Path | None, typer.Option("--bundle", help="score with this bundle [env PROGNOS_BUNDLE]")]
+    = None,
+) -> None:
+    """Store a file of readings in the fleet database (same validation and idempotency as the API)."""
+    import asyncio
+
+    from prognos.config import get_settings
+    from prognos.errors import DataFormatError
+    from prognos.fleet import build_fleet
+    from prognos.serving.service import PredictionService, load_predictor
+
+    settings = get_settings(bundle=bundle)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataFormatError(f"{file}: cannot read: {exc}") from None
+    service = None
+    if settings.bundle is not None:
+        service = PredictionService(settings, load_predictor(settings.bundle, settings))
+    fleet = build_fleet(settings, service)
+
+    async def run():  # type: ignore[no-untyped-def]
+        await fleet.start()
+        try:
+            return await fleet.ingestor.ingest_file(text, str(file), engine_prefix=engine_prefix)
+        finally:
+            await fleet.stop()
+
+    result = asyncio.run(run())
+    typer.echo(f"{result.accepted} readings stored, {result.duplicates} duplicates skipped, "
+               f"{len(result.engines)} engines, {len(result.predictions)} predictions")
+    if result.prediction_error:
+        typer.echo(f"warning: not scored: {result.prediction_error}", err=True)
+
+
+@retention_app.command("run")
+def retention_run(
+    days: Annotated[float | None, typer.Option("--days", help="keep this many days [env PROGNOS_RETENTION_DAYS]")]
+    = None,
+) -> None:
+    """Delete readings and predictions older than N days, keeping each engine's latest window."""
+    from prognos.errors import ConfigError
+    from prognos.fleet.ingest import Ingestor
+    from prognos.fleet.notify import FakeNotifier
+    from prognos.fleet.retention import run_retention
+
+    settings, store = _fleet_store()
+    days = days if days is not None else settings.retention_days
+    if days is None or days <= 0:
+        raise ConfigError("retention: pass --days N (> 0) or set PROGNOS_RETENTION_DAYS")
+    keep = Ingestor(settings, store, None, FakeNotifier()).history_length()
+    result = run_retention(store, days, keep)
+    typer.echo(f"deleted {result.readings_deleted} readings and {result.predictions_deleted} predictions older "
+               f"than {result.cutoff:%Y-%m-%d %H:%M:%S} UTC (kept each engine's latest {keep})")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the fleet database to the latest schema."""
+    from prognos.config import get_settings
+    from prognos.fleet.database import connect, upgrade
+
+    settings = get_settings()
+    tables = upgrade(connect(settings.sqlalchemy_url))
+    typer.echo(f"database at {_safe_url(settings.sqlalchemy_url)} is up to date ({len(tables)} tables)")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
 
 
 @app.command()

@@ -1,0 +1,118 @@
+"""Alert rules: what should be alarming about an engine right now.
+
+The rules are pure: given an engine's newest prediction and its recent readings they return, per
+alert kind, the condition that holds (severity + message) or None when it has cleared. The store
+turns those verdicts into the lifecycle (open -> acknowledged -> resolved; at most one active
+alert per engine and kind; auto-resolve when the condition clears).
+
+Kinds:
+
+* ``rul_low`` — the prediction interval's LOWER bound (cycles) is below ``alert_critical_rul``
+  (critical) or ``alert_warning_rul`` (warning): alarm on the pessimistic end, so a calibrated
+  90 % interval means a failure is rarely missed.
+* ``stuck_sensor`` — a model input sensor repeated one value in ``alert_stuck_readings``
+  consecutive readings (a frozen transmitter; real sensors jitter).
+* ``missing_cycles`` — gaps in the cycle numbers of the recent readings.
+* ``out_of_range`` — the engine's last batch was rejected for implausible values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from prognos.config import Settings
+from prognos.data.schema import MEASUREMENT_FIELDS
+from prognos.data.validation import ReadingSpec
+from prognos.fleet.records import AlertCondition, History, PredictionRecord
+
+__all__ = ["ALERT_KINDS", "AlertRules", "lower_bound_status"]
+
+ALERT_KINDS = ("rul_low", "stuck_sensor", "missing_cycles", "out_of_range")
+
+
+def lower_bound_status(lower: float, warning: float, critical: float) -> str:
+    """healthy / warning / critical by the interval's lower bound (cycles) — the engine status the
+    fleet shows, by the same rule as ``rul_low`` alerts."""
+    if lower < critical:
+        return "critical"
+    if lower < warning:
+        return "warning"
+    return "healthy"
+
+
+class AlertRules:
+    def __init__(self, settings: Settings) -> None:
+        self.warning_rul = settings.alert_warning_rul
+        self.critical_rul = settings.alert_critical_rul
+        self.stuck_n = settings.alert_stuck_readings
+
+    def status(self, lower: float) -> str:
+        return lower_bound_status(lower, self.warning_rul, self.critical_rul)
+
+    def rul(self, p: PredictionRecord) -> AlertCondition | None:
+        severity = self.status(p.lower)
+        if severity == "healthy":
+            return None
+        limit = self.critical_rul if severity == "critical" else self.warning_rul
+        return AlertCondition(
+            severity,
+            f"engine {p.engine_id}: RUL {p.rul:.0f} cycles (interval {p.lower:.0f}-{p.upper:.0f}) at cycle {p.cycle}; "
+            f"lower bound below {limit:g}",
+            {"rul": p.rul, "lower": p.lower, "upper": p.upper, "cycle": p.cycle, "model_version": p.model_version},
+        )
+
+    def stuck(self, h: History, spec: ReadingSpec) -> AlertCondition | None:
+        if len(h) < self.stuck_n:
+            return None
+        recent = h.values[-self.stuck_n:]
+        stuck = []
+        for name in spec.required:
+            if not name.startswith("s"):
+                continue  # operational settings legitimately hold still
+            lo_hi: Sequence[float] | None = spec.ranges.get(name)
+            if lo_hi is not None and lo_hi[0] == lo_hi[1]:
+                continue  # a sensor that never varied in training cannot be told stuck
+            col = recent[:, MEASUREMENT_FIELDS.index(name)]
+            if not np.isnan(col).any() and np.all(col == col[0]):
+                stuck.append(name)
+        if not stuck:
+            return None
+        return AlertCondition(
+            "warning",
+            f"engine {h.engine_id}: sensor(s) {', '.join(stuck)} repeated one value for the last {self.stuck_n} "
+            f"readings (cycles {int(h.cycles[-self.stuck_n])}-{int(h.cycles[-1])})",
+            {"sensors": stuck},
+        )
+
+    @staticmethod
+    def gaps(h: History) -> AlertCondition | None:
+        if len(h) < 2:
+            return None
+        jumps = np.flatnonzero(np.diff(h.cycles) > 1)
+        if not len(jumps):
+            return None
+        missing = [(int(h.cycles[i]) + 1, int(h.cycles[i + 1]) - 1) for i in jumps]
+        n = sum(b - a + 1 for a, b in missing)
+        shown = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in missing[:5])
+        return AlertCondition("warning", f"engine {h.engine_id}: {n} cycle(s) missing in recent readings: {shown}",
+                              {"missing": [list(m) for m in missing[:50]]})
+
+    def evaluate(self, h: History, spec: ReadingSpec, prediction: PredictionRecord | None) -> dict[
+            str, AlertCondition | None]:
+        """Verdicts after an accepted batch. ``rul_low`` is judged only when there is a new
+        prediction (no model -> leave it as it is); an accepted batch clears ``out_of_range``."""
+        verdicts: dict[str, AlertCondition | None] = {
+            "stuck_sensor": self.stuck(h, spec),
+            "missing_cycles": self.gaps(h),
+            "out_of_range": None,
+        }
+        if prediction is not None:
+            verdicts["rul_low"] = self.rul(prediction)
+        return verdicts
+
+    @staticmethod
+    def rejected(engine_id: str, reason: str) -> Mapping[str, AlertCondition | None]:
+        return {"out_of_range": AlertCondition("warning", f"engine {engine_id}: readings rejected: {reason}",
+                                               {"reason": reason})}

@@ -1,0 +1,111 @@
+"""Connecting to the fleet database and migrating it.
+
+SQLite (the default, ``<data_dir>/prognos.db``) runs in WAL mode with ``synchronous=FULL``: a
+commit returns only after the WAL is fsynced, so a reading acknowledged with 2xx survives
+``kill -9`` and power loss. PostgreSQL (``postgresql+psycopg://...``) is durable by default.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from prognos.errors import ConfigError
+
+__all__ = ["Database", "connect", "upgrade"]
+
+log = logging.getLogger("prognos.fleet")
+
+_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+@dataclass
+class Database:
+    """An engine, session factories for reading and for writing, and (SQLite only) a write lock:
+    SQLite allows one writer, and serialising writers here avoids ``database is locked`` retries."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+    write_sessions: sessionmaker[Session]
+    _write_lock: threading.Lock | None = None
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def writing(self) -> AbstractContextManager[Any]:
+        """Hold while a write transaction runs (a no-op on PostgreSQL)."""
+        return self._write_lock if self._write_lock is not None else nullcontext()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # isolation_level=None hands transaction control to SQLAlchemy's BEGIN (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Writers BEGIN IMMEDIATE: taking the file lock up front means a read-then-write transaction
+    # cannot deadlock against a writer in another process (a CLI command beside the server).
+    # Readers BEGIN deferred and run concurrently with the writer (WAL).
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("prognos_write") else "BEGIN")
+
+
+def connect(url: str, *, create_dirs: bool = True) -> Database:
+    """Open the database at ``url`` (not migrated: call :func:`upgrade`)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"database URL (PROGNOS_DATABASE_URL) {url!r} is not valid: {exc}") from None
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:" and create_dirs:
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:
+        kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except (ArgumentError, ImportError) as exc:
+        raise ConfigError(f"database URL (PROGNOS_DATABASE_URL) {parsed!r}: {exc}") from None
+    lock = None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        lock = threading.Lock()
+    writer = engine.execution_options(prognos_write=True)
+    return Database(engine, sessionmaker(engine, expire_on_commit=False),
+                    sessionmaker(writer, expire_on_commit=False), lock)
+
+
+def upgrade(db: Database, revision: str = "head") -> list[str]:
+    """Apply the Alembic migrations up to ``revision``; returns the tables present afterwards."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    try:
+        with db.writing(), db.engine.execution_options(prognos_write=True).begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    except OperationalError as exc:
+        raise ConfigError(f"database {db.engine.url!r} is not reachable: {exc.orig}") from None
+    return sorted(inspect(db.engine).get_table_names())

@@ -1,0 +1,203 @@
+"""Telemetry ingestion: validate -> store (one transaction, committed) -> score -> alert.
+
+One code path for REST (JSON and file upload), gRPC streaming and ``prognos ingest``. Readings
+are validated by THE reading validator (:func:`prognos.data.validation.validate_sequence`) with
+the loaded model's :class:`ReadingSpec`; ingestion additionally needs a cycle on every reading
+(it is half of the idempotency key). A call returns only after its readings are committed;
+scoring and alerting follow and never make an ingest fail (no model -> no prediction, the
+readings are kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from prognos.config import Settings
+from prognos.data.cmapss import parse_readings_text
+from prognos.data.schema import MEASUREMENT_FIELDS
+from prognos.data.validation import ReadingSpec, validate_sequence
+from prognos.errors import NotFoundError, PrognosError, ValidationError
+from prognos.fleet.alerts import AlertRules
+from prognos.fleet.notify import Notifier
+from prognos.fleet.records import (
+    EngineScore,
+    History,
+    IngestResult,
+    PredictionRecord,
+    ReadingBatch,
+    StoredBatch,
+)
+from prognos.fleet.store import FleetStore
+from prognos.serving.service import PredictionService
+
+__all__ = ["ENGINE_ID_PATTERN", "Ingestor", "check_engine_id"]
+
+log = logging.getLogger("prognos.fleet")
+
+ENGINE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class _Scored:
+    predictions: list[PredictionRecord] = field(default_factory=list)
+    error: str | None = None
+
+
+def check_engine_id(engine_id: str, where: str = "engine_id") -> str:
+    if not ENGINE_ID_PATTERN.match(engine_id):
+        raise ValidationError(f"{where}: {engine_id!r} is not a valid engine id (1-64 of A-Z a-z 0-9 . _ : -, "
+                              "starting with a letter or digit)")
+    return engine_id
+
+
+class Ingestor:
+    """Implements the gRPC server's ``ingestor`` Protocol (``await ingest(engine_id, readings)``)."""
+
+    def __init__(self, settings: Settings, store: FleetStore, service: PredictionService | None,
+                 notifier: Notifier, rules: AlertRules | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.service = service
+        self.notifier = notifier
+        self.rules = rules or AlertRules(settings)
+
+    # ------------------------------------------------------------------ validation
+    def spec(self) -> ReadingSpec:
+        """The loaded model's reading contract; without a model only the structure is checked."""
+        if self.service is not None and self.service.ready:
+            return self.service.predictor.spec
+        return ReadingSpec(required=(), ranges={}, max_readings=self.settings.max_readings)
+
+    def history_length(self) -> int:
+        """Readings scored per engine (window plus warm-up so the smoothing settles)."""
+        window = 30
+        if self.service is not None and self.service.ready:
+            window = self.service.predictor.window
+        return max(2 * window + 20, self.settings.alert_stuck_readings)
+
+    def validate(self, engine_id: str, readings: Any, where: str = "readings", spec: ReadingSpec | None = None
+                 ) -> ReadingBatch:
+        """One engine's JSON-decoded readings (a list, or one object) -> a batch ready to store."""
+        check_engine_id(engine_id)
+        if isinstance(readings, dict):
+            readings = [readings]
+        seq = validate_sequence(readings, spec or self.spec(), where)
+        if seq.cycles is None:
+            raise ValidationError(f"{where}[0].cycle: missing (ingestion stores readings by engine and cycle)")
+        return ReadingBatch(engine_id, seq.cycles, seq.values)
+
+    def parse_file(self, text: str, source: str, *, engine_prefix: str = "", engine_id: str | None = None
+                   ) -> list[ReadingBatch]:
+        """C-MAPSS text or CSV -> one batch per engine, each through the one validator.
+        ``engine_id`` maps a single-engine file onto that engine."""
+        readings = parse_readings_text(text, source)
+        engines = list(readings.engines())
+        if engine_id is not None and len(engines) != 1:
+            raise ValidationError(f"{source}: holds {len(engines)} engines; upload one engine's readings to "
+                                  f"/engines/{engine_id}/readings/upload or use /readings/upload")
+        spec = self.spec()
+        batches = []
+        for e in engines:
+            rows = [_reading_dict(int(c), v) for c, v in zip(e.cycles, e.values, strict=True)]
+            eid = engine_id if engine_id is not None else f"{engine_prefix}{e.engine_id}"
+            batches.append(self.validate(eid, rows, f"{source}: engine {e.engine_id}",
+                                         replace(spec, max_readings=max(len(rows), spec.max_readings))))
+        return batches
+
+    # ------------------------------------------------------------------ ingestion
+    async def ingest(self, engine_id: str, readings: Any) -> IngestResult:
+        """Validate, store and score one engine's readings (the REST and gRPC entry)."""
+        try:
+            batch = self.validate(engine_id, readings)
+        except ValidationError as exc:
+            await self._note_rejection(engine_id, readings, exc)
+            raise
+        return await self.ingest_batches([batch])
+
+    async def ingest_file(self, text: str, source: str, *, engine_prefix: str = "", engine_id: str | None = None
+                          ) -> IngestResult:
+        batches = self.parse_file(text, source, engine_prefix=engine_prefix, engine_id=engine_id)
+        return await self.ingest_batches(batches)
+
+    async def ingest_batches(self, batches: Sequence[ReadingBatch]) -> IngestResult:
+        stored = await asyncio.to_thread(self.store.add_readings, batches)  # committed when this returns
+        scored = await self._score([s for s in stored if s.accepted])
+        return IngestResult(sum(s.accepted for s in stored), sum(s.duplicates for s in stored), stored,
+                            scored.predictions, scored.error)
+
+    # ------------------------------------------------------------------ scoring + alerts
+    async def _score(self, stored: Sequence[StoredBatch]) -> _Scored:
+        if not stored:
+            return _Scored()
+        spec = self.spec()
+        histories = await asyncio.to_thread(self.store.history, [s.engine_id for s in stored], self.history_length())
+        predictions: dict[str, PredictionRecord] = {}
+        error = None
+        try:
+            predictions = await self._predict(histories)
+        except PrognosError as exc:
+            error = str(exc)
+            log.warning("ingested without predicting: %s", exc)
+        except Exception as exc:  # scoring must never lose an acknowledged ingest
+            error = "prediction failed"
+            log.exception("prediction after ingest failed: %s", exc)
+        scores = [EngineScore(h.engine_id, int(h.cycles[-1]), predictions.get(h.engine_id),
+                              self.rules.evaluate(h, spec, predictions.get(h.engine_id)))
+                  for h in histories if len(h)]
+        try:
+            changes = await asyncio.to_thread(self.store.save_scores, scores)
+        except Exception as exc:
+            log.exception("storing predictions/alerts failed: %s", exc)
+            return _Scored([], "storing the prediction failed")
+        for change in changes:
+            self.notifier.notify(change)
+        return _Scored([predictions[h.engine_id] for h in histories if h.engine_id in predictions], error)
+
+    async def _predict(self, histories: Sequence[History]) -> dict[str, PredictionRecord]:
+        if self.service is None:
+            return {}
+        from prognos.data.validation import ValidSequence
+
+        ready = [h for h in histories if len(h)]
+        served = await self.service.predict_valid([h.engine_id for h in ready],
+                                                  [ValidSequence(h.values, h.cycles) for h in ready])
+        out = {}
+        for h, sp in zip(ready, served, strict=True):
+            p = sp.prediction
+            out[h.engine_id] = PredictionRecord(h.engine_id, int(h.cycles[-1]), p.rul, p.lower, p.upper,
+                                                p.confidence, self.rules.status(p.lower), p.model_version)
+        return out
+
+    async def _note_rejection(self, engine_id: str, readings: Any, exc: ValidationError) -> None:
+        """A batch that fails only on plausible ranges is a data-quality event of a known engine:
+        open an ``out_of_range`` alert (the batch itself is still rejected)."""
+        spec = self.spec()
+        if not spec.ranges or not ENGINE_ID_PATTERN.match(engine_id):
+            return
+        try:
+            self.validate(engine_id, readings, spec=replace(spec, ranges={}))
+        except ValidationError:
+            return  # broken for other reasons than range: a client bug, not a sensor problem
+        try:
+            engine = await asyncio.to_thread(self.store.get_engine, engine_id)
+        except NotFoundError:
+            return
+        score = EngineScore(engine_id, engine.last_cycle or 0, None, dict(self.rules.rejected(engine_id, str(exc))))
+        try:
+            for change in await asyncio.to_thread(self.store.save_scores, [score]):
+                self.notifier.notify(change)
+        except Exception as err:  # the 422 must still reach the client
+            log.exception("recording an out-of-range alert failed: %s", err)
+
+
+def _reading_dict(cycle: int, values: np.ndarray) -> dict[str, Any]:
+    d: dict[str, Any] = {"cycle": cycle}
+    d.update({f: float(v) for f, v in zip(MEASUREMENT_FIELDS, values, strict=True) if not np.isnan(v)})
+    return d
