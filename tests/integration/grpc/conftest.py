@@ -65,6 +65,7 @@ class GrpcServerThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
 
     def stop(self) -> None:
+        self.run(self.health.enter_graceful_shutdown())  # as prognos serve does
         self.run(self.server.stop(0))
         self.run(self.service.close())
         self.loop.call_soon_threadsafe(self.loop.stop)

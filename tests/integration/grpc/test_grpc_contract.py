@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -25,6 +28,14 @@ def in_process(service: PredictionService, engine_id: str, readings: list[dict[s
     body = asyncio.run(service.predict(engine_id, readings)).to_dict()
     body.pop("timestamp")
     return body
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        time.sleep(0.005)
 
 
 def without_timestamp(p: RulPrediction) -> dict[str, Any]:
@@ -175,3 +186,41 @@ def test_reload_makes_a_model_available(grpc_server, engines, tiny_bundle):
             client.predict(body["engine_id"], body["sensor_data"][:5])
         server.run(server.service.reload(tiny_bundle), timeout_s=60)
         assert client.predict(body["engine_id"], body["sensor_data"][:5]).engine_id == body["engine_id"]
+
+
+def test_hot_swap_under_grpc_load_fails_no_request(grpc_server, predictor, engines, tiny_bundle_copy_factory):
+    server = grpc_server(predictor, cache_size=0)
+    copy = tiny_bundle_copy_factory("swap")
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    answered = [0]
+
+    def load(k: int) -> None:
+        body = engines[k]
+        with server.client(timeout_s=20) as client:
+            i = 0
+            while not stop.is_set():
+                try:
+                    client.predict(body["engine_id"], body["sensor_data"][: 10 + i % 30])
+                    answered[0] += 1
+                except BaseException as exc:
+                    failures.append(exc)
+                i += 1
+
+    threads = [threading.Thread(target=load, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(3):
+            # Requests keep flowing around every swap (a swap with nothing in flight proves nothing).
+            seen = answered[0]
+            wait_until(lambda seen=seen: answered[0] >= seen + 20)
+            server.run(server.service.reload(copy), timeout_s=60)
+        seen = answered[0]
+        wait_until(lambda: answered[0] >= seen + 20)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert server.service.counters.reloads == 3
+    assert failures == []

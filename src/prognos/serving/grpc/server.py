@@ -24,6 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from prognos.config import Settings
+from prognos.data.schema import MEASUREMENT_FIELDS
 from prognos.data.validation import ValidSequence
 from prognos.errors import ConfigError, OverloadedError, PrognosError, ValidationError
 from prognos.serving.grpc.health import RUL_SERVICE, ReadinessHealth
@@ -36,6 +37,8 @@ __all__ = ["IngestResult", "Ingestor", "RulServicer", "add_port", "build_server"
 log = logging.getLogger("prognos.serving.grpc")
 
 T = TypeVar("T")
+
+_COLUMN = {name: i for i, name in enumerate(MEASUREMENT_FIELDS)}
 
 
 class IngestResult(Protocol):
@@ -153,6 +156,10 @@ class RulServicer(rul_pb2_grpc.RulServiceServicer):
         old = histories.get(one.engine_id)
         keep = max(self.settings.grpc_stream_history, predictor.window)
         joined = _extend(old, new, keep)
+        required = [_COLUMN[name] for name in predictor.spec.required]
+        if np.isnan(joined.values[:, required]).any():
+            # A hot swap brought a model needing fields the older readings lack: start over from these.
+            joined = _extend(None, new, keep)
         served = (await self.service.predict_valid([one.engine_id], [ValidSequence(joined.values, joined.cycles)]))[0]
         # Committed only after a prediction: a request refused (overload, no model) may be resent as is.
         histories[one.engine_id] = joined
