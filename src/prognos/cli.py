@@ -58,6 +58,10 @@ def train(
     folds: Annotated[int | None, typer.Option(help="cross-fitted ensemble members")] = None,
     holdout: Annotated[float | None, typer.Option(help="share of training engines held out for evaluation")] = None,
     confidence: Annotated[float | None, typer.Option(help="nominal interval coverage, e.g. 0.9")] = None,
+    track: Annotated[bool, typer.Option("--track", help="log the run to MLflow (on whenever "
+                                        "PROGNOS_MLFLOW_TRACKING_URI is set)")] = False,  # lifecycle
+    register_name: Annotated[str | None, typer.Option("--register-name", help="also register the bundle in the "
+                                                      "MLflow Model Registry (implies --track)")] = None,  # lifecycle
 ) -> None:
     """Train an RUL model and write a bundle (model.onnx + preprocessing.json + bundle.json)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -70,6 +74,10 @@ def train(
     cfg = load_train_config(config, model=model, epochs=epochs, seed=seed, folds=folds, holdout=holdout,
                             confidence=confidence)
     path = _data_dir(data_dir)
+    from prognos.config import get_settings
+    from prognos.lifecycle.tracking import tracker_for  # lifecycle: MLflow, imported only when tracking
+
+    tracker = tracker_for(get_settings(), track or register_name is not None)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), transient=False) as progress:
         task = progress.add_task("training", total=cfg.folds * cfg.epochs, info="")
@@ -82,12 +90,17 @@ def train(
                 typer.echo(f"member {r.member}/{r.members} epoch {r.epoch}: loss {r.train_loss:.4f} "
                            f"val RMSE {r.val_rmse:.2f} (best {r.best_val_rmse:.2f})", err=True)
 
-        bundle = train_bundle(path, dataset, out, cfg, on_epoch=on_epoch, log=lambda m: progress.console.print(m))
+        bundle = train_bundle(path, dataset, out, cfg, on_epoch=tracker.wrap(on_epoch) if tracker else on_epoch,
+                              log=lambda m: progress.console.print(m))
     m = bundle.manifest
     v = m.validation_metrics
     typer.echo(f"bundle {m.version} -> {out}")
     typer.echo(f"validation (out-of-fold): RMSE {v['rmse']:.2f}  coverage {v['coverage']:.3f}  "
                f"width {v['mean_interval_width']:.1f}  in {m.training_seconds / 60:.1f} min")
+    if tracker is not None:  # lifecycle
+        run = tracker.log_run(bundle, register_name=register_name)
+        typer.echo(f"MLflow run {run.run_id} ({tracker.tracking_uri})"
+                   + (f"; registered {run.model_uri} (alias candidate)" if run.model_uri else ""))
 
 
 @app.command()
@@ -153,6 +166,9 @@ def serve(
     host: Annotated[str | None, typer.Option("--host", help="interface to bind [env PROGNOS_HOST, 127.0.0.1]")] = None,
     sagemaker: Annotated[bool, typer.Option("--sagemaker", help="SageMaker container contract on port 8080 "
                                             "(GET /ping, POST /invocations) [env PROGNOS_SAGEMAKER]")] = False,
+    model: Annotated[str | None, typer.Option("--model", help="instead of --bundle: a registry alias (production: "
+                                              "followed, hot-swapped when it moves), version, or "
+                                              "models:/NAME@ALIAS (MLflow)")] = None,  # lifecycle
 ) -> None:
     """Serve a bundle over REST and gRPC (or as a SageMaker container) until SIGTERM; SIGHUP reloads it."""
     from prognos.config import get_settings
@@ -164,7 +180,16 @@ def serve(
     from prognos.server import ServerHooks
 
     # The fleet app (storage, ingestion, alerts, API keys) rides on the same app and settings.
-    run(settings, ServerHooks() if settings.sagemaker else server_hooks(settings))
+    hooks = ServerHooks() if settings.sagemaker else server_hooks(settings)
+    if model is not None:  # lifecycle: serve (and follow) a registry alias or an MLflow model URI
+        from prognos.errors import ConfigError
+        from prognos.lifecycle.watcher import follow_model
+
+        if bundle is not None:
+            raise ConfigError("pass --bundle or --model, not both")
+        followed = follow_model(settings, model, hooks)
+        settings, hooks = followed.settings, followed.hooks
+    run(settings, hooks)
 
 # --- fleet commands (keys, ingest, simulate, retention, demo) ----------------------------------
 
@@ -350,8 +375,163 @@ def simulate(
         raise SimulationError(f"{summary.engines_failed} engines could not be replayed")
 
 
-
 # --- lifecycle commands (models, tune, drift, failure) ----------------------------------------
+
+models_app = typer.Typer(no_args_is_help=True, help="The model registry: versions, approval, aliases.")
+app.add_typer(models_app, name="models")
+RegistryOpt = Annotated[str | None, typer.Option("--registry", help="directory or s3://bucket/prefix "
+                                                 "[env PROGNOS_REGISTRY_DIR, default <data dir>/registry]")]
+ByOpt = Annotated[str | None, typer.Option("--by", help="who does this (default: the login name)")]
+VersionArg = Annotated[str, typer.Argument(help="version number (3 or v3), alias (production) or bundle version")]
+
+
+def _registry(location: str | None):  # type: ignore[no-untyped-def]
+    from prognos.config import get_settings
+    from prognos.lifecycle.registry import open_registry
+
+    settings = get_settings(registry_dir=location)
+    return open_registry(settings.registry_location, settings.registry_cache)
+
+
+@models_app.command("list")
+def models_list(
+    registry: RegistryOpt = None,
+    format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """List the registered versions with their status and aliases."""
+    if format not in ("table", "json"):
+        raise PrognosError(f"--format must be table or json, not {format!r}")
+    reg = _registry(registry)
+    index = reg.index()
+    rows = [v.to_dict(index.aliases_of(v.version)) for v in index.versions]
+    if format == "json":
+        typer.echo(json.dumps({"registry": reg.store.url, "versions": rows}, indent=1))
+        return
+    if not rows:
+        typer.echo(f"no versions in {reg.store.url}; add one with `prognos models register BUNDLE`")
+        return
+    typer.echo(f"{'version':>7}  {'status':<8}  {'aliases':<20}  {'dataset':<7}  {'model':<5}  {'RMSE':>6}  "
+               f"{'registered':<20}  bundle")
+    for r in rows:
+        rmse = r["metrics"].get("rmse")
+        rmse_text = f"{rmse:.2f}" if isinstance(rmse, int | float) else "-"
+        typer.echo(f"{r['version']:>7}  {r['status']:<8}  {','.join(r['aliases']) or '-':<20}  {r['dataset']:<7}  "
+                   f"{r['model']:<5}  {rmse_text:>6}  {r['registered_at']:<20}  {r['bundle_version']}")
+
+
+@models_app.command("register")
+def models_register(
+    bundle: Annotated[Path, typer.Argument(help="bundle directory")],
+    registry: RegistryOpt = None,
+    source_run: Annotated[str | None, typer.Option("--source-run", help="e.g. the MLflow run id")] = None,
+    by: ByOpt = None,
+) -> None:
+    """Verify a bundle and add it as a new pending version (it becomes the `candidate`)."""
+    result = _registry(registry).register(bundle, source_run=source_run, actor=by)
+    v = result.version
+    if result.created:
+        typer.echo(f"registered {bundle} as version {v.version} (pending approval; alias candidate)")
+    else:
+        typer.echo(f"{bundle} is already registered as version {v.version} ({v.status})")
+
+
+@models_app.command("approve")
+def models_approve(version: VersionArg, registry: RegistryOpt = None, by: ByOpt = None) -> None:
+    """Approve a pending version for production."""
+    v = _registry(registry).approve(version, actor=by)
+    typer.echo(f"version {v.version} approved by {v.approved_by} at {v.approved_at}")
+
+
+@models_app.command("promote")
+def models_promote(version: VersionArg, registry: RegistryOpt = None, by: ByOpt = None) -> None:
+    """Point `production` at an approved version (servers following the alias hot-swap to it)."""
+    move = _registry(registry).promote(version, actor=by)
+    if move.moved:
+        typer.echo(f"production: version {move.previous if move.previous is not None else '-'} -> {move.current}")
+    else:
+        typer.echo(f"version {move.current} is already in production")
+
+
+@models_app.command("rollback")
+def models_rollback(registry: RegistryOpt = None, by: ByOpt = None) -> None:
+    """Move `production` back to the previous production version."""
+    move = _registry(registry).rollback(actor=by)
+    typer.echo(f"production rolled back: version {move.previous} -> {move.current}")
+
+
+@models_app.command("show")
+def models_show(version: VersionArg, registry: RegistryOpt = None) -> None:
+    """Print one version's metadata and history as JSON."""
+    reg = _registry(registry)
+    index = reg.index()
+    v = reg.get(version)
+    doc = v.to_dict(index.aliases_of(v.version))
+    doc["events"] = [e.model_dump() for e in index.events if e.version == v.version]
+    typer.echo(json.dumps(doc, indent=1))
+
+
+@models_app.command("archive")
+def models_archive(version: VersionArg, registry: RegistryOpt = None, by: ByOpt = None) -> None:
+    """Retire a version (not the one in production)."""
+    v = _registry(registry).archive(version, actor=by)
+    typer.echo(f"version {v.version} archived at {v.archived_at}")
+
+
+@app.command()
+def tune(
+    dataset: Dataset = "FD001",
+    data_dir: DataDir = None,
+    trials: Annotated[int, typer.Option("--trials", help="trials to run (added to an existing study)")] = 20,
+    storage: Annotated[str | None, typer.Option("--storage", help="Optuna RDB URL [env PROGNOS_OPTUNA_STORAGE, "
+                                                "default sqlite:///<data dir>/optuna.db]")] = None,
+    study: Annotated[str | None, typer.Option("--study", help="study name (default prognos-<dataset>)")] = None,
+    out: Annotated[Path, typer.Option("--out", help="best configuration, for `prognos train --config`")] = Path(
+        "best.json"),
+    config: Annotated[Path | None, typer.Option("--config", help="base training config (JSON or TOML)")] = None,
+    epochs: Annotated[int | None, typer.Option(help="max epochs per member during the search only")] = None,
+    folds: Annotated[int | None, typer.Option(help="ensemble members during the search only")] = None,
+    seed: Annotated[int, typer.Option(help="sampler seed")] = 0,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="stop starting trials after this (s)")] = None,
+) -> None:
+    """Search hyper-parameters with Optuna (TPE, median pruning on per-epoch validation RMSE)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    try:
+        import optuna
+
+        from prognos.data.cmapss import load_subset
+        from prognos.lifecycle.tuning import TrialReport, tune_study, write_best_config
+        from prognos.training.config import load_train_config
+    except ImportError as exc:
+        raise PrognosError(f"tuning needs the 'train' extra (pip install 'prognos[train]'): {exc}") from None
+    from prognos.config import get_settings
+
+    settings = get_settings(optuna_storage=storage)
+    url = settings.optuna_storage_url
+    if url.startswith("sqlite:///"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    base = load_train_config(config)
+    subset = load_subset(_data_dir(data_dir), dataset)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says it all
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[info]}"), TimeElapsedColumn()) as progress:
+        task = progress.add_task(f"tuning {subset.name}", total=trials, info="")
+
+        def on_trial(r: TrialReport) -> None:
+            value = f"{r.value:.2f}" if r.value is not None else "-"
+            best = f"{r.best_value:.2f} (#{r.best_number})" if r.best_value is not None else "-"
+            progress.update(task, advance=1, info=f"trial {r.number} {r.state} RMSE {value}  best {best}")
+            if not sys.stderr.isatty():
+                typer.echo(f"trial {r.number}: {r.state} RMSE {value} in {r.seconds:.1f} s; best {best}", err=True)
+
+        result = tune_study(subset.train, subset.name, n_trials=trials, storage=url, study_name=study, base=base,
+                            epochs=epochs, folds=folds, has_test_truth=subset.rul is not None, seed=seed,
+                            timeout_s=timeout, on_trial=on_trial)
+    write_best_config(result, out)
+    typer.echo(f"study {result.study_name}: {result.n_trials} trials ({result.n_complete} complete, "
+               f"{result.n_pruned} pruned) in {result.storage_display}")
+    typer.echo(f"best trial {result.best_number}: out-of-fold RMSE {result.best_value:.2f} cycles")
+    typer.echo(f"best configuration -> {out}  (train with: prognos train --dataset {dataset} --config {out})")
 
 
 def main() -> None:

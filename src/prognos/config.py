@@ -103,6 +103,37 @@ class Settings(BaseSettings):
         return v
 
     # --- lifecycle --------------------------------------------------------------------------
+    registry_dir: str | None = Field(
+        default=None, description="model registry: a directory or s3://bucket/prefix; default data_dir/registry"
+    )
+    registry_cache_dir: Path | None = Field(
+        default=None, description="local copies of fetched registry bundles; default data_dir/registry-cache"
+    )
+    registry_poll_s: float = Field(default=5.0, gt=0, description="how often a server re-reads its model alias (s)")
+    mlflow_tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking URI; when set, `prognos train` tracks runs (default store: "
+        "sqlite:///<data_dir>/mlflow.db)"
+    )
+    mlflow_experiment: str = Field(default="prognos", min_length=1, description="MLflow experiment name")
+    optuna_storage: str | None = Field(
+        default=None, description="Optuna RDB URL for `prognos tune`; default sqlite:///<data_dir>/optuna.db"
+    )
+
+    @property
+    def registry_location(self) -> str:
+        return self.registry_dir or str(self.data_dir / "registry")
+
+    @property
+    def registry_cache(self) -> Path:
+        return self.registry_cache_dir or self.data_dir / "registry-cache"
+
+    @property
+    def mlflow_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.data_dir / 'mlflow.db'}"
+
+    @property
+    def optuna_storage_url(self) -> str:
+        return self.optuna_storage or f"sqlite:///{self.data_dir / 'optuna.db'}"
 
     @field_validator("critical_rul")
     @classmethod

@@ -8,8 +8,9 @@ server started with ``--model production`` follows promotions and rollbacks with
     ...
     watcher.stop()
 
-A failed fetch (tampered artifact, store unreachable) is logged and retried at the next poll; the
-model being served is kept meanwhile.
+Any failure — a tampered artifact (refused by the checksum checks), an unreachable store, a reload
+the server refuses — is logged, counted in ``errors`` and retried at the next poll; the model being
+served is kept meanwhile.
 """
 
 from __future__ import annotations
@@ -21,11 +22,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from prognos.config import Settings
 from prognos.errors import PrognosError
 from prognos.lifecycle.registry import Registry
 
-__all__ = ["AliasTarget", "RegistryWatcher"]
+if TYPE_CHECKING:
+    from prognos.server import ServerHooks
+    from prognos.serving.service import PredictionService
+
+__all__ = ["AliasTarget", "FollowedModel", "RegistryWatcher", "follow_model"]
 
 log = logging.getLogger("prognos.lifecycle")
 
@@ -67,16 +74,22 @@ class RegistryWatcher:
         """Poll, and call ``on_change`` (synchronously) if the alias moved. Errors are logged, not raised."""
         try:
             target = self.poll()
-            if target is not None:
-                result = self.on_change(target.path)
-                if inspect.isawaitable(result):
-                    raise TypeError("on_change returned an awaitable: use `await watcher.run()` for async callbacks")
-                self._moved(target)
-            return target
-        except (PrognosError, OSError) as exc:
-            self.errors += 1
-            log.warning("registry alias %r: keeping version %s: %s", self.alias, self.current, exc)
+            if target is None:
+                return None
+            result = self.on_change(target.path)
+        except Exception as exc:  # a store hiccup or a refused reload must not end the following: retried
+            self._failed(exc)
             return None
+        if inspect.iscoroutine(result):
+            result.close()
+            raise TypeError("on_change is a coroutine function: use `await watcher.run()` for async callbacks")
+        self._moved(target)
+        return target
+
+    def _failed(self, exc: Exception) -> None:
+        self.errors += 1
+        detail = str(exc) if isinstance(exc, PrognosError) else f"{type(exc).__name__}: {exc}"
+        log.warning("registry alias %r: keeping version %s: %s", self.alias, self.current, detail)
 
     def _moved(self, target: AliasTarget) -> None:
         log.info("registry alias %r moved from version %s to %s", self.alias, self.current, target.version)
@@ -116,7 +129,59 @@ class RegistryWatcher:
                     if inspect.isawaitable(result):
                         await result
                     self._moved(target)
-            except (PrognosError, OSError) as exc:
-                self.errors += 1
-                log.warning("registry alias %r: keeping version %s: %s", self.alias, self.current, exc)
+            except Exception as exc:  # as in check()
+                self._failed(exc)
 
+
+
+# --- `prognos serve --model REF` ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FollowedModel:
+    """What ``prognos serve --model REF`` runs with: settings whose ``bundle`` is the resolved local
+    copy, and server hooks that (for a registry alias) follow the alias and hot-swap on each move."""
+
+    settings: Settings
+    hooks: ServerHooks
+    version: str  # registry version number or MLflow model version, for the start-up message
+
+
+def follow_model(settings: Settings, ref: str, hooks: ServerHooks) -> FollowedModel:
+    """Resolve ``ref`` — a registry alias (``production``, ``candidate``), a registry version (``3``)
+    or ``models:/NAME@ALIAS`` / ``models:/NAME/VERSION`` (MLflow) — to a verified local bundle.
+
+    For a registry alias, a :class:`RegistryWatcher` polls every ``settings.registry_poll_s``
+    seconds once the model is ready and calls ``service.reload(path)`` (the serving hot swap: no
+    request fails) whenever the alias moves. A fixed version or an MLflow URI is served as is.
+    """
+    from prognos.lifecycle.registry import ALIASES, open_registry
+
+    if ref.startswith("models:/"):
+        from prognos.lifecycle.tracking import resolve_model_uri
+
+        path = resolve_model_uri(ref, settings.mlflow_uri, settings.registry_cache)
+        return FollowedModel(settings.model_copy(update={"bundle": path}), hooks, ref)
+    registry = open_registry(settings.registry_location, settings.registry_cache)
+    served = registry.get(ref)  # NotFoundError names the alias if it is unset
+    path = registry.fetch(served.version)
+    settings = settings.model_copy(update={"bundle": path})
+    if ref not in ALIASES:
+        return FollowedModel(settings, hooks, str(served.version))
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start(service: PredictionService) -> None:
+        watcher = RegistryWatcher(registry, ref, service.reload, interval_s=settings.registry_poll_s,
+                                  current=served.version)
+        tasks.append(asyncio.create_task(watcher.run(), name=f"registry-watch-{ref}"))
+        log.info("following registry alias %r at %s (version %s)", ref, registry.store.url, served.version)
+
+    async def stop(service: PredictionService) -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    from dataclasses import replace
+
+    followed = replace(hooks, on_startup=(*hooks.on_startup, start), on_shutdown=(stop, *hooks.on_shutdown))
+    return FollowedModel(settings, followed, str(served.version))
