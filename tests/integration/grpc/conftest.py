@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import structlog
 
 from prognos.config import Settings
 from prognos.data.cmapss import Readings
@@ -82,6 +83,13 @@ def test_settings(**overrides: Any) -> Settings:
 
 
 test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+@pytest.fixture(autouse=True)
+def request_logs() -> Iterator[list[dict[str, Any]]]:
+    """The structured log lines the servers write during a test (instead of printing them)."""
+    with structlog.testing.capture_logs() as logs:
+        yield logs
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from google.protobuf import json_format
 
 from prognos.errors import ModelUnavailableError, ValidationError
 from prognos.serving.grpc.client import RulPrediction
+from prognos.serving.grpc.messages import reading_messages
 from prognos.serving.grpc.v1 import rul_pb2, rul_pb2_grpc
 from prognos.serving.service import PredictionService
 
@@ -224,3 +225,29 @@ def test_hot_swap_under_grpc_load_fails_no_request(grpc_server, predictor, engin
             t.join(30)
     assert server.service.counters.reloads == 3
     assert failures == []
+
+
+def test_request_id_and_log_lines(grpc_server, predictor, engines, request_logs):
+    """Errors are always logged, successes sampled (rate 1 here); identifiers only, never readings."""
+    server = grpc_server(predictor, log_sample_rate=1.0)
+    body = engines[0]
+    with grpc.insecure_channel(server.target) as channel:
+        stub = rul_pb2_grpc.RulServiceStub(channel)
+        request = rul_pb2.PredictRULRequest(engine_id="logged", sensor_data=reading_messages(body["sensor_data"][:5]))
+        _, call = stub.PredictRUL.with_call(request, metadata=(("x-request-id", "req-42"),), timeout=10)
+        assert dict(call.trailing_metadata())["x-request-id"] == "req-42"
+        with pytest.raises(grpc.RpcError) as err:
+            stub.PredictRUL(rul_pb2.PredictRULRequest(engine_id="bad"), timeout=10)
+        generated = dict(err.value.trailing_metadata())["x-request-id"]
+    ok = [e for e in request_logs if e.get("request_id") == "req-42"]
+    assert len(ok) == 1
+    assert ok[0]["route"] == "grpc PredictRUL" and ok[0]["status"] == 200 and ok[0]["grpc_code"] == "OK"
+    assert ok[0]["engine_id"] == "logged" and ok[0]["model_version"] == predictor.version
+    assert ok[0]["latency_ms"] > 0
+    # The status reaches the client as the call aborts, a moment before the server writes its line.
+    wait_until(lambda: any(e.get("request_id") == generated for e in request_logs))
+    (failed,) = [e for e in request_logs if e.get("request_id") == generated]
+    assert failed["status"] == 422 and failed["grpc_code"] == "INVALID_ARGUMENT"
+    assert failed["error"] == "sensor_data: is empty; send at least one reading"
+    first_value = next(v for k, v in body["sensor_data"][0].items() if k != "cycle")
+    assert repr(first_value) not in repr(request_logs)  # no reading ever reaches the log

@@ -12,7 +12,8 @@ runs on the caller's event loop (``prognos serve`` shares one loop with uvicorn)
 
 from __future__ import annotations
 
-import logging
+import time
+import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
@@ -30,11 +31,10 @@ from prognos.errors import ConfigError, OverloadedError, PrognosError, Validatio
 from prognos.serving.grpc.health import RUL_SERVICE, ReadinessHealth
 from prognos.serving.grpc.messages import engine_input, response_message
 from prognos.serving.grpc.v1 import rul_pb2, rul_pb2_grpc
+from prognos.serving.logs import RequestLogger
 from prognos.serving.service import PredictionService
 
 __all__ = ["IngestResult", "Ingestor", "RulServicer", "add_port", "build_server", "server_options"]
-
-log = logging.getLogger("prognos.serving.grpc")
 
 T = TypeVar("T")
 
@@ -83,16 +83,12 @@ def _trailers(exc: PrognosError) -> tuple[tuple[str, str], ...]:
     return ()
 
 
-async def _answer(context: grpc.aio.ServicerContext, method: str, call: Awaitable[T]) -> T:
-    """Run one unary call; map domain errors to status codes (once, here)."""
-    try:
-        return await call
-    except PrognosError as exc:
-        await context.abort(_grpc_code(exc), str(exc), trailing_metadata=_trailers(exc))
-    except Exception:
-        log.exception("gRPC %s failed", method)
-        await context.abort(grpc.StatusCode.INTERNAL, f"{method}: internal error (logged on the server)")
-    raise AssertionError("unreachable: context.abort raises")
+def _request_id(context: grpc.aio.ServicerContext) -> str:
+    """The caller's ``x-request-id`` metadata (as over REST), or a new id."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id":
+            return str(value)[:64]
+    return uuid.uuid4().hex
 
 
 @dataclass
@@ -108,10 +104,34 @@ class RulServicer(rul_pb2_grpc.RulServiceServicer):
 
     def __init__(self, service: PredictionService, settings: Settings, ingestor: Ingestor | None = None) -> None:
         self.service, self.settings, self.ingestor = service, settings, ingestor
+        self.log = RequestLogger(settings.log_sample_rate)
+
+    async def _answer(self, context: grpc.aio.ServicerContext, method: str, call: Awaitable[T], **ids: Any) -> T:
+        """Run one call: map domain errors to status codes (once, here), echo the request id in the
+        trailers and write the sampled request log line (identifiers only, never readings)."""
+        started, request_id = time.perf_counter(), _request_id(context)
+        status, code, error, exc_info = 200, "OK", None, None
+        try:
+            try:
+                result = await call
+            except PrognosError as exc:
+                status, code, error = exc.http_status, exc.grpc_code, str(exc)
+                await context.abort(_grpc_code(exc), error, trailing_metadata=(("x-request-id", request_id),
+                                                                                *_trailers(exc)))
+            except Exception as exc:  # a bug: the log gets the traceback, the client a bare INTERNAL
+                status, code, error, exc_info = 500, "INTERNAL", "internal error", exc
+                await context.abort(grpc.StatusCode.INTERNAL, f"{method}: internal error (logged on the server)",
+                                    trailing_metadata=(("x-request-id", request_id),))
+            context.set_trailing_metadata((("x-request-id", request_id),))
+            return result
+        finally:
+            self.log.request(request_id=request_id, route=f"grpc {method}", status=status, grpc_code=code,
+                             latency_ms=(time.perf_counter() - started) * 1000, error=error, exc_info=exc_info,
+                             model_version=self.service.model_version, **ids)
 
     async def PredictRUL(self, request: rul_pb2.PredictRULRequest,
                          context: grpc.aio.ServicerContext) -> rul_pb2.PredictRULResponse:
-        return await _answer(context, "PredictRUL", self._predict(request))
+        return await self._answer(context, "PredictRUL", self._predict(request), engine_id=request.engine_id)
 
     async def _predict(self, request: rul_pb2.PredictRULRequest) -> rul_pb2.PredictRULResponse:
         one = engine_input(request)
@@ -120,7 +140,7 @@ class RulServicer(rul_pb2_grpc.RulServiceServicer):
 
     async def BatchPredictRUL(self, request: rul_pb2.BatchPredictRULRequest,
                               context: grpc.aio.ServicerContext) -> rul_pb2.BatchPredictRULResponse:
-        return await _answer(context, "BatchPredictRUL", self._batch(request))
+        return await self._answer(context, "BatchPredictRUL", self._batch(request), engines=len(request.requests))
 
     async def _batch(self, request: rul_pb2.BatchPredictRULRequest) -> rul_pb2.BatchPredictRULResponse:
         n, limit = len(request.requests), self.settings.max_batch_requests
@@ -137,16 +157,27 @@ class RulServicer(rul_pb2_grpc.RulServiceServicer):
         # Per-stream state, bounded twice: readings per engine and engines per stream (least
         # recently updated engine forgotten first; it restarts from its next readings).
         histories: OrderedDict[str, _History] = OrderedDict()
+        request_id = _request_id(context)
         async for request in request_iterator:
+            started = time.perf_counter()
+            status, code, error, exc_info = 200, "OK", None, None
+            response: rul_pb2.StreamPredictRULResponse | None = None
             try:
-                yield await self._stream_step(request, histories)
+                response = await self._stream_step(request, histories)
             except PrognosError as exc:
                 # One bad request must not end a live stream that may carry a whole fleet.
-                error = rul_pb2.StreamError(code=exc.grpc_code, message=str(exc))
-                yield rul_pb2.StreamPredictRULResponse(engine_id=request.engine_id, error=error)
-            except Exception:
-                log.exception("gRPC StreamPredictRUL failed")
+                status, code, error = exc.http_status, exc.grpc_code, str(exc)
+                response = rul_pb2.StreamPredictRULResponse(engine_id=request.engine_id,
+                                                            error=rul_pb2.StreamError(code=code, message=error))
+            except Exception as exc:  # a bug: logged with its traceback below, the stream ends INTERNAL
+                status, code, error, exc_info = 500, "INTERNAL", "internal error", exc
+            self.log.request(request_id=request_id, route="grpc StreamPredictRUL", status=status, grpc_code=code,
+                             latency_ms=(time.perf_counter() - started) * 1000, error=error, exc_info=exc_info,
+                             model_version=self.service.model_version, engine_id=request.engine_id)
+            if response is None:
                 await context.abort(grpc.StatusCode.INTERNAL, "StreamPredictRUL: internal error (logged on the server)")
+                return
+            yield response
 
     async def _stream_step(self, request: rul_pb2.StreamPredictRULRequest,
                            histories: OrderedDict[str, _History]) -> rul_pb2.StreamPredictRULResponse:
@@ -173,7 +204,7 @@ class RulServicer(rul_pb2_grpc.RulServiceServicer):
         if self.ingestor is None:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED,
                                 "IngestReadings: this server stores no readings (no fleet database configured)")
-        return await _answer(context, "IngestReadings", self._ingest(request_iterator))
+        return await self._answer(context, "IngestReadings", self._ingest(request_iterator))
 
     async def _ingest(self, requests: AsyncIterator[rul_pb2.IngestReadingsRequest]) -> rul_pb2.IngestReadingsResponse:
         assert self.ingestor is not None
