@@ -91,7 +91,7 @@ def _masked(url: str) -> str:
         return url
 
 
-def suggest_config(trial: optuna.Trial, base: TrainConfig) -> TrainConfig:
+def suggest_config(trial: optuna.trial.BaseTrial, base: TrainConfig) -> TrainConfig:
     """A training configuration from ``base`` with the searched hyper-parameters drawn by ``trial``."""
     params = dict(base.model_params)
     params["dropout"] = trial.suggest_float("dropout", 0.0, 0.5)
@@ -142,7 +142,7 @@ def tune_study(
     configuration, which is ``base`` with the best searched values."""
     if n_trials < 1:
         raise ConfigError(f"--trials must be at least 1, not {n_trials}")
-    base = base or TrainConfig()
+    base = base or TrainConfig.model_validate({})
     search_base = base.model_copy(update={k: v for k, v in {"epochs": epochs, "folds": folds}.items() if v})
     holdout = base.holdout if base.holdout is not None else (0.0 if has_test_truth else 0.2)
     ids = [e.engine_id for e in train.engines()]
