@@ -67,7 +67,7 @@ class PostgresServer:
         return self.url(name)
 
     def stop(self) -> None:
-        subprocess.run([*self._as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast",
+        subprocess.run([*self._as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate",
                         "-w", "stop"], capture_output=True, timeout=60)
         shutil.rmtree(self.root, ignore_errors=True)
 

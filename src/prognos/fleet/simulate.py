@@ -17,6 +17,7 @@ ends the replay after the requests in flight, and the summary says so.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import math
 import random
@@ -192,8 +193,14 @@ async def simulate_async(
 
 
 def simulate(url: str, api_key: str | None, fleet: Readings, **kwargs: Any) -> SimulationSummary:
-    """Blocking :func:`simulate_async` (for callers without an event loop, e.g. ``prognos demo``'s thread)."""
-    return asyncio.run(simulate_async(url, api_key, fleet, **kwargs))
+    """Blocking :func:`simulate_async`. Safe to call from a thread that already runs an event loop
+    (a notebook, Playwright's sync API): the replay then gets a loop on a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(simulate_async(url, api_key, fleet, **kwargs))
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prognos-simulate") as pool:
+        return pool.submit(lambda: asyncio.run(simulate_async(url, api_key, fleet, **kwargs))).result()
 
 
 async def _report(summary: SimulationSummary, started: float, every_s: float,

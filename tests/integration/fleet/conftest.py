@@ -57,10 +57,23 @@ def _pg_database(server: PostgresServer) -> str:
     return server.url(name)
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "fleet.db"
+    db = connect(f"sqlite:///{path}")
+    upgrade(db)
+    db.dispose()
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database URL of each kind (the test or ``open_store`` migrates it)."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """A fresh database of each kind, already migrated (copied from a migrated template).
+    ``@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)`` picks one kind."""
     if request.param == "sqlite":
+        import shutil
+
+        shutil.copy(sqlite_template, tmp_path / "fleet.db")
         return f"sqlite:///{tmp_path / 'fleet.db'}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return _pg_database(server)
