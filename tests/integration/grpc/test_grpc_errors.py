@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from prognos.bundle import read_bundle
 from prognos.errors import OverloadedError
@@ -230,3 +231,18 @@ def test_a_bug_is_internal_without_a_traceback(grpc_server, tiny_bundle, engines
     err = raw_call(server.target, request_of(engines[0]["sensor_data"][:5]))
     assert err.code() == grpc.StatusCode.INTERNAL
     assert err.details() == "PredictRUL: internal error (logged on the server)"
+
+
+def test_ping_policy_comes_from_settings(grpc_server):
+    """A client pinging every 100 ms is allowed when grpc_min_ping_interval_s is 0. gRPC's default
+    policy (5 min) would close its connection ("too many pings") within about 3 s, so a watch that
+    lives 4 s shows the setting reached the server."""
+    server = grpc_server(None, grpc_min_ping_interval_s=0)
+    options = [("grpc.keepalive_time_ms", 100), ("grpc.keepalive_permit_without_calls", 1),
+               ("grpc.http2.max_pings_without_data", 0)]
+    with grpc.insecure_channel(server.target, options=options) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""), timeout=4)
+        assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        with pytest.raises(grpc.RpcError) as err:
+            next(watch)
+    assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED  # not UNAVAILABLE "Too many pings"
