@@ -70,6 +70,9 @@ def build_router(settings: Settings, *, poll_seconds: float = 3.0) -> APIRouter:
     config = {
         "warning_rul": settings.warning_rul,
         "critical_rul": settings.critical_rul,
+        # Alerts fire when the interval's lower bound crosses these; the charts draw them.
+        "alert_warning_rul": settings.alert_warning_rul,
+        "alert_critical_rul": settings.alert_critical_rul,
         "poll_ms": round(poll_seconds * 1000),
     }
     router = APIRouter(include_in_schema=False)

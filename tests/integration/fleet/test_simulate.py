@@ -222,3 +222,14 @@ def test_cli_rejects_bad_option_without_traceback() -> None:
     r = _cli("--url", "http://127.0.0.1:9", "--synthetic", "0")
     assert r.returncode == SimulationError.exit_code and "--synthetic must be at least 1" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_blocking_call_works_inside_a_running_event_loop(stub: Stub) -> None:
+    import asyncio
+
+    fleet = synthetic_fleet(2, seed=6, id_prefix="L", min_life=20, max_life=20)
+
+    async def caller() -> int:
+        return simulate(stub.url, "k", fleet, speed=0).readings_sent
+
+    assert asyncio.run(caller()) == 40

@@ -27,20 +27,22 @@ function save() {
 
 async function load() {
   const p = new URLSearchParams();
-  // "active" = open or acknowledged: fetched unfiltered by status and narrowed here.
-  if (statusSel.value && statusSel.value !== "active") p.set("status", statusSel.value);
+  // "active" = open or acknowledged (the API takes a comma-separated list).
+  if (statusSel.value) p.set("status", statusSel.value === "active" ? "open,acknowledged" : statusSel.value);
   if (sevSel.value) p.set("severity", sevSel.value);
   if (engineIn.value.trim()) p.set("engine_id", engineIn.value.trim());
   p.set("limit", "1000");
-  let alerts = listOf(await api("/api/v1/alerts?" + p), "alerts");
-  if (statusSel.value === "active") alerts = alerts.filter((a) => alertView(a).status !== "resolved");
+  const data = await api("/api/v1/alerts?" + p);
+  const alerts = listOf(data, "alerts");
   const key = JSON.stringify(alerts);
   if (key !== lastKey) {
     lastKey = key;
     listEl.innerHTML = alertTable(alerts);
   }
   const open = alerts.filter((a) => alertView(a).status === "open").length;
-  summaryEl.textContent = `${alerts.length} shown · ${open} open`;
+  const total = Number(data && data.total) || alerts.length;
+  summaryEl.textContent = `${total} matching${total > alerts.length ? ` (newest ${alerts.length} shown)` : ""}` +
+    ` · ${open} open`;
 }
 
 if (requireKey()) {

@@ -14,12 +14,16 @@ export function ticks(lo, hi, count = 5) {
   return out;
 }
 
-function label(v) {
-  const a = Math.abs(v);
-  if (a >= 10000) return (v / 1000).toFixed(0) + "k";
-  if (a >= 100) return v.toFixed(0);
-  if (a >= 1) return Number(v.toFixed(2)).toString();
-  return Number(v.toPrecision(3)).toString();
+/** Tick labels with just enough decimals to tell neighbouring ticks ``step`` apart. */
+function labeler(step) {
+  let decimals = Math.max(0, Math.ceil(-Math.log10(step) - 1e-9));
+  while (decimals < 6 && Math.abs(step * 10 ** decimals - Math.round(step * 10 ** decimals)) > 1e-6) decimals += 1;
+  return (v) => (Math.abs(v) >= 1e5 ? `${(v / 1000).toFixed(0)}k` : v.toFixed(decimals));
+}
+
+function tickLabels(values) {
+  const label = labeler(values.length > 1 ? values[1] - values[0] : Math.abs(values[0]) || 1);
+  return values.map((v) => [v, label(v)]);
 }
 
 /**
@@ -51,12 +55,12 @@ export function lineChart({ series = [], band = [], hlines = [], width = 640, he
   const sy = (y) => m.t + H - ((y - y0) / (y1 - y0)) * H;
   const f = (v) => v.toFixed(1);
   const parts = [];
-  for (const t of ticks(y0, y1, compact ? 3 : 5)) {
+  for (const [t, text] of tickLabels(ticks(y0, y1, compact ? 3 : 5))) {
     parts.push(`<line class="grid" x1="${m.l}" x2="${m.l + W}" y1="${f(sy(t))}" y2="${f(sy(t))}"/>`);
-    parts.push(`<text class="tick" x="${m.l - 6}" y="${f(sy(t) + 4)}" text-anchor="end">${label(t)}</text>`);
+    parts.push(`<text class="tick" x="${m.l - 6}" y="${f(sy(t) + 4)}" text-anchor="end">${text}</text>`);
   }
-  for (const t of ticks(x0, x1, compact ? 3 : 6)) {
-    parts.push(`<text class="tick" x="${f(sx(t))}" y="${m.t + H + 16}" text-anchor="middle">${label(t)}</text>`);
+  for (const [t, text] of tickLabels(ticks(x0, x1, compact ? 3 : 6))) {
+    parts.push(`<text class="tick" x="${f(sx(t))}" y="${m.t + H + 16}" text-anchor="middle">${text}</text>`);
   }
   if (band.length > 1) {
     const upper = band.map(([x, , hi]) => `${f(sx(x))},${f(sy(hi))}`);

@@ -6,6 +6,8 @@ const body = document.body;
 export const config = {
   warningRul: Number(body.dataset.warningRul),
   criticalRul: Number(body.dataset.criticalRul),
+  alertWarningRul: Number(body.dataset.alertWarningRul),
+  alertCriticalRul: Number(body.dataset.alertCriticalRul),
   pollMs: Number(body.dataset.pollMs) || 3000,
 };
 
@@ -111,7 +113,7 @@ export function engineView(e) {
     lastCycle: numOrNull(pick(e, "last_cycle") ?? pick(p, "last_cycle", "cycle")),
     updated: pick(e, "last_update", "updated_at", "last_seen", "last_reading_at") ?? pick(p, "created_at", "timestamp"),
     model: pick(e, "model_version") ?? pick(p, "model_version"),
-    confidence: numOrNull(pick(e, "confidence_level") ?? pick(p, "confidence_level", "confidence")),
+    confidence: numOrNull(pick(e, "confidence_level", "confidence") ?? pick(p, "confidence_level", "confidence")),
     tags: pick(e, "tags") || {},
   };
 }

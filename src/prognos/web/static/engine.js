@@ -12,6 +12,12 @@ const SENSORS = Array.from({ length: 21 }, (_, i) => `s${i + 1}`);
 const alertsEl = document.getElementById("engine-alerts");
 const alertsMsg = document.getElementById("engine-alerts-msg");
 let lastKey = { rul: "", sensors: "", alerts: "" };
+let lastData = null; // the latest answers, to redraw the charts at a new width without a fetch
+
+// Charts are drawn at their on-screen width (px), so text keeps its size on a phone and a desktop.
+function widthOf(el, fallback) {
+  return Math.max(240, Math.round(el.clientWidth || fallback));
+}
 
 function setText(id, text, title) {
   const el = document.getElementById(id);
@@ -48,14 +54,17 @@ function renderRul(preds) {
   if (key === lastKey.rul) return;
   lastKey.rul = key;
   const last = pts[pts.length - 1];
-  document.getElementById("rul-chart").innerHTML = lineChart({
+  const box = document.getElementById("rul-chart");
+  const width = widthOf(box, 640);
+  box.innerHTML = lineChart({
+    width, height: Math.round(Math.min(340, Math.max(220, width * 0.42))),
     title: `Predicted RUL of engine ${engineId} by cycle`,
     desc: last ? `Latest: ${fmt(last.rul)} cycles (interval ${fmt(last.lo)} to ${fmt(last.hi)}) at cycle ${last.x}.` : "",
     series: [{ points: pts.map((p) => [p.x, p.rul]), cls: "rul", name: "RUL" }],
     band: pts.filter((p) => Number.isFinite(p.lo) && Number.isFinite(p.hi)).map((p) => [p.x, p.lo, p.hi]),
     hlines: [
-      { y: config.warningRul, cls: "warning", name: `warning ${config.warningRul}` },
-      { y: config.criticalRul, cls: "critical", name: `critical ${config.criticalRul}` },
+      { y: config.alertWarningRul, cls: "warning", name: `warning ${config.alertWarningRul}` },
+      { y: config.alertCriticalRul, cls: "critical", name: `critical ${config.alertCriticalRul}` },
     ],
     xLabel: "cycle", yLabel: "RUL (cycles)", yMin: 0,
   });
@@ -72,6 +81,10 @@ function renderSensors(readings) {
   if (key === lastKey.sensors) return;
   lastKey.sensors = key;
   document.getElementById("n-readings").textContent = String(rows.length);
+  const grid = document.getElementById("sensor-charts");
+  // One column's width (px) as CSS laid the grid out (.chart-grid in app.css).
+  const track = parseFloat(getComputedStyle(grid).gridTemplateColumns.split(" ")[0]);
+  const miniWidth = Math.max(140, Math.floor((Number.isFinite(track) ? track : widthOf(grid, 600)) - 18));
   const charts = [];
   for (const s of SENSORS) {
     const pts = rows.map((r) => [Number(r.cycle), readingValue(r, s)]).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
@@ -80,9 +93,10 @@ function renderSensors(readings) {
     // Sensors NASA holds constant carry no trend; skip them rather than draw flat lines.
     if (Math.max(...ys) - Math.min(...ys) < 1e-9 * Math.max(1, Math.abs(ys[0]))) continue;
     charts.push(`<figure class="mini"><figcaption>${s} <span class="muted">${fmt(ys[ys.length - 1], 2)}</span></figcaption>
-      ${lineChart({ series: [{ points: pts, cls: "sensor" }], width: 300, height: 120, compact: true, title: `sensor ${s} by cycle` })}</figure>`);
+      ${lineChart({ series: [{ points: pts, cls: "sensor" }], width: miniWidth, height: 110, compact: true,
+        title: `sensor ${s} by cycle` })}</figure>`);
   }
-  document.getElementById("sensor-charts").innerHTML = charts.join("") || '<p class="empty">No readings yet.</p>';
+  grid.innerHTML = charts.join("") || '<p class="empty">No readings yet.</p>';
 }
 
 function renderAlerts(alerts) {
@@ -95,14 +109,24 @@ function renderAlerts(alerts) {
 async function load() {
   const [engine, preds, readings, alerts] = await Promise.all([
     api(`/api/v1/engines/${enc}`),
-    api(`/api/v1/engines/${enc}/predictions?limit=1000`),
+    loadPredictions(),
     loadReadings(),
     api(`/api/v1/alerts?engine_id=${enc}`),
   ]);
+  lastData = { preds: listOf(preds, "predictions"), readings };
   renderFacts(engine);
   renderRul(listOf(preds, "predictions"));
   renderSensors(readings);
   renderAlerts(listOf(alerts, "alerts"));
+}
+
+// Predictions come oldest first, at most 1,000 a page: when there are more, take the newest page.
+const PREDICTIONS = 1000;
+async function loadPredictions() {
+  const first = await api(`/api/v1/engines/${enc}/predictions?limit=${PREDICTIONS}`);
+  const total = Number(pick(first, "total")) || 0;
+  if (total <= PREDICTIONS) return first;
+  return api(`/api/v1/engines/${enc}/predictions?limit=${PREDICTIONS}&offset=${total - PREDICTIONS}`);
 }
 
 // The readings endpoint pages with limit/offset; ask for the newest page.
@@ -120,6 +144,17 @@ async function loadReadings() {
 function isDescending(rows) {
   return rows.length > 1 && Number(rows[0].cycle) > Number(rows[rows.length - 1].cycle);
 }
+
+let resizeTimer = null;
+window.addEventListener("resize", () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => {
+    if (!lastData) return;
+    lastKey.rul = lastKey.sensors = "";
+    renderRul(lastData.preds);
+    renderSensors(lastData.readings);
+  }, 150);
+});
 
 if (requireKey()) {
   const p = poll(load);

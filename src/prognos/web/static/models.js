@@ -12,7 +12,10 @@ const METRIC_LABEL = {
 };
 
 function value(v) {
-  if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toPrecision(4);
+  if (typeof v === "number") {
+    if (Number.isInteger(v)) return String(v);
+    return Math.abs(v) >= 1000 ? v.toFixed(0) : String(Number(v.toPrecision(4)));
+  }
   if (Array.isArray(v)) return v.join(", ");
   if (v && typeof v === "object") return JSON.stringify(v);
   return String(v);
