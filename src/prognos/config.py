@@ -59,6 +59,8 @@ class Settings(BaseSettings):
 
     # --- serving extras (owned by the serving work) -----------------------------------------
     max_batch_requests: int = Field(default=1024, ge=1, description="engines per batch request")
+    batch_inline_max: int = Field(default=4, ge=0, description="model calls of at most this many windows run "
+                                  "on the event loop (a thread hand-over costs more); 0: always the model thread")
     sagemaker: bool = Field(default=False, description="speak the SageMaker container contract instead")
     sagemaker_port: int = Field(default=8080, ge=0, le=65535, description="port of /ping and /invocations")
     sagemaker_endpoint: str | None = Field(default=None, description="remote SageMaker endpoint (local fallback)")

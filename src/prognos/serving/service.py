@@ -12,8 +12,9 @@ predictor finish on it, new ones get the new one, none fails.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +31,8 @@ from prognos.serving.batcher import MicroBatcher
 from prognos.serving.cache import PredictionCache, window_key
 from prognos.serving.predictor import Prediction, Predictor, rul_status
 
-__all__ = ["PredictionService", "ServedPrediction", "ServiceCounters", "load_predictor", "warm_up"]
+__all__ = ["PredictionObserver", "PredictionService", "ServedPrediction", "ServiceCounters", "load_predictor",
+           "warm_up"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class ServedPrediction:
         d = self.prediction.to_dict()
         d.update(status=self.status, timestamp=self.timestamp)
         return d
+
+
+#: ``observer(predictor, engine_ids, sequences, answers)``, see ``PredictionService.observers``.
+PredictionObserver = Callable[[Predictor, Sequence[str], Sequence[ValidSequence], Sequence[ServedPrediction]], None]
 
 
 @dataclass
@@ -109,7 +115,8 @@ class PredictionService:
         self._predictor = predictor
         self.bundle_path: Path | None = predictor.bundle.path if predictor is not None else None
         self.cache = PredictionCache(settings.cache_size, settings.cache_ttl_s)
-        self.batcher = MicroBatcher(settings.batch_max_size, settings.batch_max_wait_ms, settings.max_queue)
+        self.batcher = MicroBatcher(settings.batch_max_size, settings.batch_max_wait_ms, settings.max_queue,
+                                    settings.batch_inline_max)
         self.counters = ServiceCounters()
         self.started_at = time.time()
         self.loaded_at: float | None = time.time() if predictor is not None else None
@@ -117,6 +124,9 @@ class PredictionService:
         self._reload_lock: asyncio.Lock | None = None
         self._rss_checked_at = 0.0
         self._rss_mb = 0.0
+        # Called after every answered batch (drift capture, shadow canary). Each must be quick and
+        # never block: an observer that raises is logged and skipped, the answer is unaffected.
+        self.observers: list[PredictionObserver] = []
 
     # ------------------------------------------------------------------ state
     @property
@@ -228,4 +238,10 @@ class PredictionService:
                 self.cache.put(keys[i], float(r))
         last = [None if s.cycles is None else int(s.cycles[-1]) for s in seqs]
         self.counters.predictions += len(seqs)
-        return [self._serve(p) for p in predictor.finish(engine_ids, rul, last)]
+        served = [self._serve(p) for p in predictor.finish(engine_ids, rul, last)]
+        for observe in self.observers:
+            try:
+                observe(predictor, engine_ids, seqs, served)
+            except Exception:  # monitoring must never fail a prediction
+                logging.getLogger("prognos.serving").exception("prediction observer %r failed", observe)
+        return served

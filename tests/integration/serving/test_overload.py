@@ -47,7 +47,8 @@ def test_overload_is_a_fast_503_and_the_server_recovers(serve_process: Callable[
     refused_times = sorted(t for t, _ in refused)
     assert refused_times[len(refused_times) // 2] <= sorted(t for s, t, _ in results if s == 200)[-1]
     metrics = httpx.get(f"{server.url}/metrics").text
-    assert metric(metrics, "prognos_http_request_duration_seconds_count", status="503") == len(refused)
+    assert metric(metrics, "prognos_http_request_duration_seconds_count", route="/api/v1/predict",
+                  status="503") == len(refused)
     assert f"prognos_overloaded_total {float(len(refused))}" in metrics
 
     assert httpx.get(f"{server.url}/ready").status_code == 200

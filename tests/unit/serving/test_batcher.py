@@ -140,3 +140,26 @@ def test_jobs_of_two_models_in_one_batch_go_to_their_own_model() -> None:
         await batcher.close()
 
     asyncio.run(scenario())
+
+
+def test_small_batches_run_inline_and_large_ones_in_the_model_thread() -> None:
+    import threading as th
+
+    class WhereRunner:
+        def __init__(self) -> None:
+            self.threads: list[str] = []
+
+        def predict_windows(self, x: np.ndarray) -> np.ndarray:
+            self.threads.append(th.current_thread().name)
+            return x[:, 0, 0].astype(np.float64)
+
+    async def scenario() -> None:
+        runner = WhereRunner()
+        batcher = MicroBatcher(max_size=64, max_wait_ms=0, max_queue=100, inline_max=2)
+        assert (await batcher.submit(runner, windows(1, 2))).tolist() == [1, 2]
+        assert (await batcher.submit(runner, windows(1, 2, 3))).tolist() == [1, 2, 3]
+        assert runner.threads[0] == th.main_thread().name
+        assert runner.threads[1].startswith("prognos-model")
+        await batcher.close()
+
+    asyncio.run(scenario())

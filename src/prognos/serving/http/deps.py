@@ -1,5 +1,8 @@
 """FastAPI dependencies: the service, settings and request log context, taken from ``app.state``
-(set by :func:`~prognos.serving.http.app.create_app`, so tests can build an app per case)."""
+(set by :func:`~prognos.serving.http.app.create_app`, so tests can build an app per case).
+
+They are ``async`` on purpose: FastAPI runs plain-function dependencies in a worker thread, and that
+hand-over costs more than the whole lookup."""
 
 from __future__ import annotations
 
@@ -13,12 +16,12 @@ from prognos.serving.service import PredictionService
 __all__ = ["ServiceDep", "SettingsDep", "get_service", "get_settings_dep", "log_context"]
 
 
-def get_service(request: Request) -> PredictionService:
+async def get_service(request: Request) -> PredictionService:
     service: PredictionService = request.app.state.service
     return service
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

@@ -1,0 +1,441 @@
+"""Serving benchmark (run by hand, not in the test suite; a few minutes).
+
+    .venv/bin/python benchmarks/serving.py [--bundle DIR] [--duration 10] [--out table.md]
+
+Prints a dated markdown table with the machine: in-process single-window latency, batch throughput
+(one ONNX thread), REST and gRPC latency and achieved throughput at fixed offered rates from a
+separate load-generating process over loopback, the serving process's peak RSS, start-to-ready
+time, and side by side the naive design (PyTorch eager ``model(x)`` per request in the handler, no
+batching, no cache). Without ``--bundle`` it trains a small 5-member CNN ensemble on synthetic data
+(window 30, the default architecture; weights barely matter for speed).
+
+Latencies are in milliseconds; open-loop load is measured from each request's *scheduled* send
+time, so a server that falls behind shows it (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RATES = (100, 200, 500)
+BATCHES = (1, 32, 256, 1024)
+HISTORY = 50  # readings per request: some history for the smoothing, as real clients send
+
+
+@dataclass(frozen=True)
+class Latency:
+    p50_ms: float
+    p99_ms: float
+    n: int
+
+    @classmethod
+    def of(cls, seconds: Sequence[float]) -> Latency:
+        ms = np.asarray(seconds) * 1000
+        return cls(float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), len(ms))
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    protocol: str
+    offered_rps: int
+    sent: int
+    ok: int
+    errors: int
+    achieved_rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+# ---------------------------------------------------------------------------------------- inputs
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import onnxruntime
+
+    return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "cores": str(os.cpu_count()), "cpu": cpu,
+            "python": platform.python_version(), "onnxruntime": onnxruntime.__version__,
+            "load_average": " ".join(f"{x:.1f}" for x in os.getloadavg())}
+
+
+def build_bundle(out: Path) -> Path:
+    from prognos.data.synthetic import synthetic_fleet
+    from prognos.training.config import TrainConfig
+    from prognos.training.run import train_bundle_from_readings
+
+    cfg = TrainConfig(folds=5, epochs=2, patience=2, holdout=0.0, threads=1)
+    train_bundle_from_readings(synthetic_fleet(30, seed=5), "SYNTH", out, cfg, log=lambda m: None)
+    return out
+
+
+def request_bodies(bundle: Path, n: int) -> list[dict[str, Any]]:
+    """``n`` distinct valid predict bodies of HISTORY readings each."""
+    from prognos.data.schema import MEASUREMENT_FIELDS
+    from prognos.data.synthetic import synthetic_fleet
+
+    fields = json.loads((bundle / "bundle.json").read_text())["input_fields"]
+    fleet = list(synthetic_fleet(20, seed=9).engines())
+    bodies = []
+    for i in range(n):
+        e = fleet[i % len(fleet)]
+        start = (i * 7) % (len(e.cycles) - HISTORY)
+        rows = [{"cycle": int(c), **{f: round(float(v[MEASUREMENT_FIELDS.index(f)]), 4) for f in fields}}
+                for c, v in zip(e.cycles[start:start + HISTORY], e.values[start:start + HISTORY], strict=True)]
+        bodies.append({"engine_id": f"engine-{i}", "sensor_data": rows})
+    return bodies
+
+
+def _timed(fn: Callable[[], object], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def _throughput(fn: Callable[[np.ndarray], object], x: np.ndarray, min_s: float = 1.0) -> float:
+    fn(x)  # warm-up (allocations per shape)
+    runs, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < min_s or runs < 3:
+        fn(x)
+        runs += 1
+    return runs * len(x) / elapsed
+
+
+# ------------------------------------------------------------------------------------- in-process
+def in_process(bundle: Path, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    from prognos.config import Settings
+    from prognos.serving.service import PredictionService, load_predictor
+
+    settings = Settings(_env_file=None, cache_size=0)  # type: ignore[call-arg]
+    predictor = load_predictor(bundle, settings)
+    seqs = [predictor.validate(b["sensor_data"]) for b in bodies]
+    x1 = predictor.window_of(seqs[0])[None]
+    raw = Latency.of(_timed(lambda: predictor.predict_windows(x1), 3000))
+
+    service = PredictionService(settings, predictor)
+
+    async def served() -> list[float]:
+        out = []
+        for i in range(2000):
+            b = bodies[i % len(bodies)]
+            t = time.perf_counter()
+            await service.predict(b["engine_id"], b["sensor_data"])
+            out.append(time.perf_counter() - t)
+        await service.close()
+        return out
+
+    full = Latency.of(asyncio.run(served()))
+    rng = np.random.default_rng(0)
+    shape = x1.shape[1:]
+    batch = {b: _throughput(predictor.predict_windows, rng.standard_normal((b, *shape)).astype(np.float32))
+             for b in BATCHES}
+    return {"raw": raw, "service": full, "batch": batch, "window": predictor.window, "n_features": shape[1]}
+
+
+def naive(bundle: Path, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    """The planning documents' design: the framework model called per request in the handler."""
+    import torch
+
+    from prognos.serving.predictor import Predictor
+    from prognos.training.networks import Ensemble, build_network
+
+    torch.set_num_threads(1)
+    predictor = Predictor.from_path(bundle)
+    m = predictor.bundle.manifest
+    nf = len(m.feature_names)
+    # Same architecture as the bundle's network (weights do not change the cost).
+    model = Ensemble([build_network(m.model["name"], nf, m.window, **m.model.get("params", {}))
+                      for _ in range(int(m.model.get("members", 1)))], m.rul_cap).eval()
+
+    def handle(b: dict[str, Any]) -> float:
+        seq = predictor.validate(b["sensor_data"])
+        x = torch.from_numpy(predictor.window_of(seq)[None])
+        with torch.no_grad():
+            return float(model(x)[0])
+
+    for b in bodies[:20]:
+        handle(b)
+    it = iter(range(10**9))
+    lat = Latency.of(_timed(lambda: handle(bodies[next(it) % len(bodies)]), 1000))
+    rng = np.random.default_rng(0)
+
+    def run(x: np.ndarray) -> object:
+        with torch.no_grad():
+            return model(torch.from_numpy(x))
+
+    batch = {b: _throughput(run, rng.standard_normal((b, m.window, nf)).astype(np.float32)) for b in BATCHES}
+    raw_x = rng.standard_normal((1, m.window, nf)).astype(np.float32)
+    raw = Latency.of(_timed(lambda: run(raw_x), 2000))
+    return {"raw": raw, "service": lat, "batch": batch}
+
+
+def naive_process(bundle: Path) -> dict[str, float]:
+    """Start-to-ready and peak RSS of a process that serves the naive way (imports torch, builds the model)."""
+    code = (
+        "import time, json, resource; t=time.perf_counter(); import torch, numpy as np;"
+        "from prognos.serving.predictor import Predictor;"
+        "from prognos.training.networks import Ensemble, build_network;"
+        f"p=Predictor.from_path('{bundle}'); m=p.bundle.manifest; nf=len(m.feature_names);"
+        "net=Ensemble([build_network(m.model['name'], nf, m.window, **m.model.get('params', {})) "
+        "for _ in range(int(m.model.get('members', 1)))], m.rul_cap).eval();"
+        "torch.set_num_threads(1);\nwith torch.no_grad(): net(torch.zeros(1, m.window, nf))\n"
+        "print(json.dumps({'ready_s': time.perf_counter()-t, "
+        "'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}))"
+    )
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - t
+    d = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"ready_s": wall, "rss_mb": d["rss_mb"]}
+
+
+# --------------------------------------------------------------------------------- load generator
+def _http_request(body: dict[str, Any], port: int) -> bytes:
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    return (b"POST /api/v1/predict HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % (port, len(payload))) + payload
+
+
+async def _load_rest(port: int, bodies: list[dict[str, Any]], rate: int, duration: float) -> LoadResult:
+    requests = [_http_request(b, port) for b in bodies]
+    pool: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    lat: list[float] = []
+    errors = 0
+
+    async def one(i: int, scheduled: float) -> None:
+        nonlocal errors
+        conn = pool.pop() if pool else await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = conn
+        try:
+            writer.write(requests[i % len(requests)])
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            if head[9:12] == b"200":
+                lat.append(loop.time() - scheduled)
+            else:
+                errors += 1
+            pool.append(conn)
+        except (OSError, asyncio.IncompleteReadError):
+            errors += 1
+            writer.close()
+
+    loop = asyncio.get_running_loop()
+    return await _open_loop(loop, "REST", one, rate, duration, lat, lambda: errors)
+
+
+async def _load_grpc(port: int, bodies: list[dict[str, Any]], rate: int, duration: float) -> LoadResult:
+    import grpc
+
+    from prognos.serving.grpc.messages import reading_messages
+    from prognos.serving.grpc.v1 import rul_pb2, rul_pb2_grpc
+
+    requests = [rul_pb2.PredictRULRequest(engine_id=b["engine_id"], sensor_data=reading_messages(b["sensor_data"]))
+                for b in bodies]
+    lat: list[float] = []
+    errors = 0
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = rul_pb2_grpc.RulServiceStub(channel)
+        await stub.PredictRUL(requests[0], timeout=10)
+        loop = asyncio.get_running_loop()
+
+        async def one(i: int, scheduled: float) -> None:
+            nonlocal errors
+            try:
+                await stub.PredictRUL(requests[i % len(requests)], timeout=10)
+                lat.append(loop.time() - scheduled)
+            except grpc.RpcError:
+                errors += 1
+
+        return await _open_loop(loop, "gRPC", one, rate, duration, lat, lambda: errors)
+
+
+async def _open_loop(loop: asyncio.AbstractEventLoop, protocol: str, one: Callable[[int, float], Any], rate: int,
+                     duration: float, lat: list[float], errors: Callable[[], int]) -> LoadResult:
+    n = int(rate * duration)
+    start = loop.time() + 0.05
+    tasks = []
+    for i in range(n):
+        scheduled = start + i / rate
+        delay = scheduled - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(loop.create_task(one(i, scheduled)))
+    await asyncio.gather(*tasks)
+    elapsed = loop.time() - start
+    s = Latency.of(lat) if lat else Latency(float("nan"), float("nan"), 0)
+    return LoadResult(protocol, rate, n, len(lat), errors(), len(lat) / elapsed, s.p50_ms, s.p99_ms)
+
+
+def loadgen_main(args: argparse.Namespace) -> None:
+    bodies = json.loads(Path(args.bodies).read_text())
+    run = _load_rest if args.proto == "rest" else _load_grpc
+    # Warm the server's path for this protocol before measuring.
+    asyncio.run(run(args.port, bodies, 50, 1.0))
+    print(json.dumps(asdict(asyncio.run(run(args.port, bodies, args.rate, args.duration)))))
+
+
+# --------------------------------------------------------------------------------------- serving
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def served(bundle: Path, bodies: list[dict[str, Any]], duration: float) -> dict[str, Any]:
+    import httpx
+
+    http_port, grpc_port = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROGNOS_")}
+    # Cache off: every request runs validation, features and the model (the honest worst case).
+    env.update(PROGNOS_CACHE_SIZE="0", PROGNOS_LOG_SAMPLE_RATE="0", PROGNOS_DATA_DIR=tempfile.mkdtemp())
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "prognos.cli", "serve", "--bundle", str(bundle),
+                             "--http-port", str(http_port), "--grpc-port", str(grpc_port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tempfile.gettempdir())
+    ready_s = None
+    try:
+        while time.perf_counter() - started < 60:
+            try:
+                if httpx.get(f"http://127.0.0.1:{http_port}/ready", timeout=0.5).status_code == 200:
+                    ready_s = time.perf_counter() - started
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None:
+                raise SystemExit(f"prognos serve exited with {proc.returncode}")
+            time.sleep(0.01)
+        if ready_s is None:
+            raise SystemExit("prognos serve not ready within 60 s")
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(bodies, f)
+        results = []
+        for proto, port in (("rest", http_port), ("grpc", grpc_port)):
+            for rate in RATES:
+                out = subprocess.run([sys.executable, __file__, "loadgen", "--proto", proto, "--port", str(port),
+                                      "--rate", str(rate), "--duration", str(duration), "--bodies", f.name],
+                                     capture_output=True, text=True)
+                if out.returncode != 0:
+                    print(out.stderr, file=sys.stderr)
+                    continue
+                results.append(LoadResult(**json.loads(out.stdout.strip().splitlines()[-1])))
+                print(f"  {results[-1]}", file=sys.stderr)
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        peak_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    return {"ready_s": ready_s, "rss_mb": peak_kb / 1024, "load": results}
+
+
+# ------------------------------------------------------------------------------------------ table
+def table(m: dict[str, str], bundle: Path, fast: dict[str, Any], slow: dict[str, Any], proc: dict[str, Any],
+          naive_proc: dict[str, float], duration: float) -> str:
+    man = json.loads((bundle / "bundle.json").read_text())
+    lines = [
+        f"### Serving benchmark — {m['date']}",
+        "",
+        f"Machine: {m['cores']} cores, {m['cpu']}; Python {m['python']}, ONNX Runtime {m['onnxruntime']}; "
+        f"load average at start {m['load_average']} (shared machine).",
+        f"Model: `{man['version']}` — {man['model']['name']} ensemble of {man['model'].get('members', 1)}, "
+        f"window {man['window']} x {len(man['feature_names'])} features; requests carry {HISTORY} readings.",
+        "",
+        "| measure | prognos (ONNX Runtime, batching) | naive (PyTorch eager per request) | target |",
+        "|---|---|---|---|",
+        f"| in-process model call, 1 window, p50 / p99 (ms) | {fast['raw'].p50_ms:.3f} / {fast['raw'].p99_ms:.3f} "
+        f"| {slow['raw'].p50_ms:.3f} / {slow['raw'].p99_ms:.3f} | |",
+        f"| in-process single prediction (validate + features + model), p50 / p99 (ms) | "
+        f"{fast['service'].p50_ms:.3f} / {fast['service'].p99_ms:.3f} | "
+        f"{slow['service'].p50_ms:.3f} / {slow['service'].p99_ms:.3f} | p50 <= 1 |",
+    ]
+    for b in BATCHES:
+        target = ">= 20,000" if b >= 256 else ""
+        lines.append(f"| batch throughput at batch {b}, one thread (windows/s) | {fast['batch'][b]:,.0f} | "
+                     f"{slow['batch'][b]:,.0f} | {target} |")
+    lines.append(f"| naive per-request throughput, one core (requests/s) | "
+                 f"{1000 / fast['service'].p50_ms:,.0f} | {1000 / slow['service'].p50_ms:,.0f} | |")
+    lines += [
+        f"| serving process peak RSS (MB) | {proc['rss_mb']:.0f} | {naive_proc['rss_mb']:.0f} (torch + model only) "
+        f"| <= 300 |",
+        f"| start to ready (s) | {proc['ready_s']:.2f} (`prognos serve` to `/ready` 200) | "
+        f"{naive_proc['ready_s']:.2f} (import torch + model) | <= 5 |",
+        "",
+        f"Load over loopback from a separate process, open loop, {duration:g} s per rate, cache off, latency from "
+        "the scheduled send time:",
+        "",
+        "| protocol | offered (req/s) | achieved (req/s) | sent | errors | p50 (ms) | p99 (ms) | target |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in proc["load"]:
+        target = {("REST", 200): "p99 <= 20, no errors", ("gRPC", 200): "p99 <= 10, no errors"}.get(
+            (r.protocol, r.offered_rps), "")
+        lines.append(f"| {r.protocol} | {r.offered_rps} | {r.achieved_rps:.0f} | {r.sent} | {r.errors} | "
+                     f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {target} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command")
+    lg = sub.add_parser("loadgen", help="internal: the load-generating process")
+    lg.add_argument("--proto", choices=["rest", "grpc"], required=True)
+    lg.add_argument("--port", type=int, required=True)
+    lg.add_argument("--rate", type=int, required=True)
+    lg.add_argument("--duration", type=float, required=True)
+    lg.add_argument("--bodies", required=True)
+    parser.add_argument("--bundle", type=Path, help="bundle to serve (default: train a small one)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per offered rate")
+    parser.add_argument("--out", type=Path, help="also write the table here")
+    args = parser.parse_args()
+    if args.command == "loadgen":
+        loadgen_main(args)
+        return
+    m = machine()
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = args.bundle
+        if bundle is None:
+            print("training a small bundle ...", file=sys.stderr)
+            bundle = build_bundle(Path(tmp) / "bundle")
+        bodies = request_bodies(bundle, 400)
+        print("in-process ...", file=sys.stderr)
+        fast = in_process(bundle, bodies)
+        print("naive ...", file=sys.stderr)
+        slow = naive(bundle, bodies)
+        naive_proc = naive_process(bundle)
+        print("served (REST, gRPC) ...", file=sys.stderr)
+        proc = served(bundle, bodies, args.duration)
+        text = table(m, bundle, fast, slow, proc, naive_proc, args.duration)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
