@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from prognos.config import Settings
-from prognos.data.schema import MEASUREMENT_FIELDS
+from prognos.data.schema import MEASUREMENT_FIELDS, SENSOR_FIELDS
 from prognos.data.validation import ReadingSpec
 from prognos.fleet.records import AlertCondition, History, PredictionRecord
 
@@ -69,7 +69,7 @@ class AlertRules:
         recent = h.values[-self.stuck_n:]
         stuck = []
         for name in spec.required:
-            if not name.startswith("s"):
+            if name not in SENSOR_FIELDS:
                 continue  # operational settings legitimately hold still
             lo_hi: Sequence[float] | None = spec.ranges.get(name)
             if lo_hi is not None and lo_hi[0] == lo_hi[1]:

@@ -84,7 +84,8 @@ def connect(url: str, *, create_dirs: bool = True) -> Database:
     try:
         engine = create_engine(parsed, **kwargs)
     except (ArgumentError, ImportError) as exc:
-        raise ConfigError(f"database URL (PROGNOS_DATABASE_URL) {parsed!r}: {exc}") from None
+        shown = parsed.render_as_string(hide_password=True)
+        raise ConfigError(f"database URL (PROGNOS_DATABASE_URL) {shown}: {exc}") from None
     lock = None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -107,5 +108,7 @@ def upgrade(db: Database, revision: str = "head") -> list[str]:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     except OperationalError as exc:
-        raise ConfigError(f"database {db.engine.url!r} is not reachable: {exc.orig}") from None
+        reason = " ".join(str(exc.orig).split())  # one line, whatever the driver wrapped
+        url = db.engine.url.render_as_string(hide_password=True)
+        raise ConfigError(f"database {url} (PROGNOS_DATABASE_URL) is not reachable: {reason}") from None
     return sorted(inspect(db.engine).get_table_names())

@@ -10,6 +10,7 @@ import pytest
 
 from prognos.bundle import read_bundle
 from prognos.config import Settings
+from prognos.data.schema import SENSOR_FIELDS
 from prognos.serving.predictor import Predictor
 from prognos.serving.service import PredictionService
 from tests.integration.fleet.conftest import LiveApp, start_live_app
@@ -91,7 +92,7 @@ def test_warning_uses_the_lower_bound_not_the_point_estimate(fleet_settings: Set
 def test_stuck_sensor_and_missing_cycles_open_and_clear(live: LiveApp) -> None:
     rows = engine_readings()
     n = live.fleet.settings.alert_stuck_readings
-    name = next(f for f in live.service.predictor.spec.required if f.startswith("s"))
+    name = next(f for f in live.service.predictor.spec.required if f in SENSOR_FIELDS)
     frozen = [dict(r, **{name: rows[0][name]}) for r in rows[:n]]
     with live.client(live.key("operator")) as c:
         c.post("/api/v1/engines/e1/readings", json=frozen).raise_for_status()

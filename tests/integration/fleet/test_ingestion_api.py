@@ -6,6 +6,7 @@ import concurrent.futures
 
 import pytest
 
+from prognos.data.schema import SENSOR_FIELDS
 from prognos.data.synthetic import synthetic_fleet
 from tests.helpers import cmapss_text
 from tests.integration.fleet.conftest import LiveApp
@@ -93,7 +94,7 @@ def test_invalid_json_and_engine_id_are_422(live: LiveApp) -> None:
 def test_out_of_range_batch_is_refused_and_opens_a_data_quality_alert(live: LiveApp) -> None:
     rows = engine_readings()[:30]
     spec = live.service.predictor.spec
-    name = next(f for f in spec.required if f.startswith("s") and f in spec.ranges)
+    name = next(f for f in spec.required if f in SENSOR_FIELDS and f in spec.ranges)
     with live.client(live.key("operator")) as c:
         assert c.post("/api/v1/engines/e1/readings", json=rows[:29]).status_code == 201
         bad = dict(rows[29], **{name: spec.ranges[name][1] * 10})
