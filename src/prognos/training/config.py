@@ -19,11 +19,13 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    model: str = "cnn"
-    model_params: dict[str, float] = Field(default_factory=dict)
+    model: str = Field("tcn", description="network name, or several joined by '+' for a mixed ensemble")
+    model_params: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="per network name: hyper-parameters, e.g. {'tcn': {'channels': 48}}"
+    )
     window: int = Field(30, ge=1, le=500)
     rul_cap: float = Field(125.0, gt=0)
-    smoothing: float = Field(0.3, gt=0, le=1)
+    smoothing: float = Field(0.1, gt=0, le=1)
     min_trend: float = Field(0.4, ge=0, le=1)
     n_regimes: int | None = Field(None, ge=1, le=20)
     folds: int = Field(5, ge=2, le=20, description="cross-fitted ensemble members, split by engine")

@@ -1,10 +1,11 @@
 """Cross-fitted ensemble training.
 
-Engines are split into ``folds`` groups. Member *k* trains on the other groups and early-stops on
-group *k* (validation by engine — windows of one engine never sit on both sides). The served model
-is the mean of the members; each member's predictions on its own held-out group are out-of-fold
-(OOF) predictions for every training window, which give the validation metrics and the residuals
-that calibrate the prediction intervals.
+Engines are split into ``folds`` groups. For each group *k* and each architecture named in
+``cfg.model`` (``"tcn"``, or a mix such as ``"tcn+lstm"``), a member trains on the other groups and
+early-stops on group *k* (validation by engine — windows of one engine never sit on both sides).
+The served model is the mean of all members; the mean of group *k*'s members on group *k* is the
+out-of-fold (OOF) prediction of every training window, which gives the validation metrics and the
+residuals that calibrate the prediction intervals.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from prognos.features.pipeline import Windows
 from prognos.training.config import TrainConfig
 from prognos.training.networks import Ensemble, build_network
 
-__all__ = ["EpochReport", "TrainResult", "train_ensemble", "engine_folds"]
+__all__ = ["EpochReport", "TrainResult", "architectures", "engine_folds", "train_ensemble"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,11 @@ class TrainResult:
     seconds: float = 0.0
 
 
+def architectures(model: str) -> list[str]:
+    """``"tcn+lstm"`` -> ``["tcn", "lstm"]``."""
+    return [m.strip() for m in model.split("+") if m.strip()]
+
+
 def engine_folds(engine_ids: np.ndarray, folds: int, seed: int) -> np.ndarray:
     """Fold index of every window, by engine, seeded."""
     engines = np.unique(engine_ids)
@@ -59,54 +65,75 @@ def _predict(model: nn.Module, x: torch.Tensor, batch: int = 4096) -> np.ndarray
         return torch.cat([model(x[i : i + batch]) for i in range(0, len(x), batch)]).numpy()
 
 
+@dataclass
+class _Member:
+    net: nn.Module
+    best_epoch: int
+
+
+def _train_member(
+    arch: str, seed: int, x_all: torch.Tensor, y_all: torch.Tensor, tr: torch.Tensor, x_va: torch.Tensor,
+    y_va: np.ndarray, n_features: int, cfg: TrainConfig, report: Callable[[int, float, float, float], None],
+) -> _Member:
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    net = build_network(arch, n_features, cfg.window, **cfg.model_params.get(arch, {}))
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, cfg.patience // 3))
+    best, best_state, best_epoch, stale = np.inf, copy.deepcopy(net.state_dict()), 0, 0
+    for epoch in range(1, cfg.epochs + 1):
+        net.train()
+        perm = tr[torch.randperm(len(tr), generator=gen)]
+        total = 0.0
+        for i in range(0, len(perm), cfg.batch_size):
+            idx = perm[i : i + cfg.batch_size]
+            opt.zero_grad(set_to_none=True)
+            loss = nn.functional.mse_loss(net(x_all[idx]), y_all[idx])
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        pred = np.clip(_predict(net, x_va) * cfg.rul_cap, 0, cfg.rul_cap)
+        rmse = float(np.sqrt(np.mean((pred - y_va) ** 2)))
+        sched.step(rmse)
+        if rmse < best - 1e-4:
+            best, best_state, best_epoch, stale = rmse, copy.deepcopy(net.state_dict()), epoch, 0
+        else:
+            stale += 1
+        report(epoch, total / len(tr), rmse, best)
+        if stale >= cfg.patience:
+            break
+    net.load_state_dict(best_state)
+    return _Member(net.eval(), best_epoch)
+
+
 def train_ensemble(
     windows: Windows, n_features: int, cfg: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = None
 ) -> TrainResult:
     torch.set_num_threads(cfg.threads)
     start = time.perf_counter()
+    archs = architectures(cfg.model)
     fold = engine_folds(windows.engine_ids, cfg.folds, cfg.seed)
     x_all = torch.from_numpy(windows.x)
     y_all = torch.from_numpy(windows.y / cfg.rul_cap).float()
-    oof = np.full(len(windows), np.nan)
+    oof = np.zeros(len(windows))
     members: list[nn.Module] = []
     epochs_used: list[int] = []
+    n_members = cfg.folds * len(archs)
     for k in range(cfg.folds):
-        torch.manual_seed(cfg.seed * 1000 + k)
-        gen = torch.Generator().manual_seed(cfg.seed * 1000 + k)
         tr = torch.from_numpy(np.flatnonzero(fold != k))
         va = np.flatnonzero(fold == k)
         x_va = x_all[torch.from_numpy(va)]
-        y_va = windows.y[va]
-        net = build_network(cfg.model, n_features, cfg.window, **cfg.model_params)
-        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, cfg.patience // 3))
-        best, best_state, best_epoch, stale = np.inf, copy.deepcopy(net.state_dict()), 0, 0
-        for epoch in range(1, cfg.epochs + 1):
-            net.train()
-            perm = tr[torch.randperm(len(tr), generator=gen)]
-            total = 0.0
-            for i in range(0, len(perm), cfg.batch_size):
-                idx = perm[i : i + cfg.batch_size]
-                opt.zero_grad(set_to_none=True)
-                loss = nn.functional.mse_loss(net(x_all[idx]), y_all[idx])
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(idx)
-            pred = np.clip(_predict(net, x_va) * cfg.rul_cap, 0, cfg.rul_cap)
-            rmse = float(np.sqrt(np.mean((pred - y_va) ** 2)))
-            sched.step(rmse)
-            if rmse < best - 1e-4:
-                best, best_state, best_epoch, stale = rmse, copy.deepcopy(net.state_dict()), epoch, 0
-            else:
-                stale += 1
-            if on_epoch:
-                on_epoch(EpochReport(k + 1, cfg.folds, epoch, cfg.epochs, total / len(tr), rmse, best))
-            if stale >= cfg.patience:
-                break
-        net.load_state_dict(best_state)
-        net.eval()
-        oof[va] = np.clip(_predict(net, x_va) * cfg.rul_cap, 0, cfg.rul_cap)
-        members.append(net)
-        epochs_used.append(best_epoch)
+        for a, arch in enumerate(archs):
+            index = k * len(archs) + a + 1
+
+            def report(epoch: int, loss: float, rmse: float, best: float, index: int = index) -> None:
+                if on_epoch:
+                    on_epoch(EpochReport(index, n_members, epoch, cfg.epochs, loss, rmse, best))
+
+            m = _train_member(arch, cfg.seed * 1000 + k * 10 + a, x_all, y_all, tr, x_va, windows.y[va], n_features,
+                              cfg, report)
+            oof[va] += np.clip(_predict(m.net, x_va) * cfg.rul_cap, 0, cfg.rul_cap) / len(archs)
+            members.append(m.net)
+            epochs_used.append(m.best_epoch)
     model = Ensemble(members, cfg.rul_cap).eval()
     return TrainResult(model, oof, epochs_used, time.perf_counter() - start)
