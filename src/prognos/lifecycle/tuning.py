@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+from pydantic import ValidationError as PydanticValidationError
 
 from prognos.data.cmapss import Readings
 from prognos.errors import ConfigError, PrognosError
@@ -91,22 +92,45 @@ def _masked(url: str) -> str:
         return url
 
 
+# Per network: its searched hyper-parameters (name -> Optuna distribution as a suggest call).
+_NETWORK_SPACE: dict[str, dict[str, list[int]]] = {
+    "cnn": {"channels": [16, 32, 64], "kernel": [3, 5, 7]},
+    "tcn": {"channels": [16, 32, 48, 64], "kernel": [2, 3, 5]},
+    "lstm": {"hidden": [32, 64, 128]},
+    "gru": {"hidden": [32, 48, 96]},
+}
+
+
 def suggest_config(trial: optuna.trial.BaseTrial, base: TrainConfig) -> TrainConfig:
-    """A training configuration from ``base`` with the searched hyper-parameters drawn by ``trial``."""
-    params = dict(base.model_params)
-    params["dropout"] = trial.suggest_float("dropout", 0.0, 0.5)
-    if base.model == "cnn":
-        params["channels"] = trial.suggest_categorical("channels", [16, 32, 64])
-        params["kernel"] = trial.suggest_categorical("kernel", [3, 5, 7])
-    elif base.model == "lstm":
-        params["hidden"] = trial.suggest_categorical("hidden", [32, 64, 128])
-    return base.model_copy(update={
+    """A training configuration from ``base`` with the searched hyper-parameters drawn by ``trial``.
+
+    Network hyper-parameters are drawn for every network in ``base.model`` (``"tcn"`` or a mix such
+    as ``"tcn+lstm"``); with a mix their names carry the network (``lstm_hidden``)."""
+    archs = [a.strip() for a in base.model.split("+") if a.strip()]
+    per_network: dict[str, dict[str, float]] = {}
+    for arch in archs:
+        prefix = f"{arch}_" if len(archs) > 1 else ""
+        current = base.model_params.get(arch)
+        params: dict[str, float] = dict(current) if isinstance(current, dict) else {}
+        params["dropout"] = trial.suggest_float(f"{prefix}dropout", 0.0, 0.5)
+        for name, choices in _NETWORK_SPACE.get(arch, {}).items():
+            params[name] = trial.suggest_categorical(f"{prefix}{name}", choices)
+        per_network[arch] = params
+    update: dict[str, Any] = {
         "lr": trial.suggest_float("lr", 3e-4, 1e-2, log=True),
         "batch_size": trial.suggest_categorical("batch_size", [64, 128, 256, 512]),
         "window": trial.suggest_int("window", 20, 40, step=5),
         "smoothing": trial.suggest_float("smoothing", 0.1, 1.0),
-        "model_params": params,
-    })
+    }
+    # model_params is per network ({"tcn": {"channels": 48}}); a configuration schema with one flat
+    # dict (single network) takes the lone network's values instead.
+    data = {**base.model_dump(), **update}
+    try:
+        return TrainConfig.model_validate({**data, "model_params": per_network})
+    except PydanticValidationError:
+        if len(archs) != 1:
+            raise
+        return TrainConfig.model_validate({**data, "model_params": per_network[archs[0]]})
 
 
 def _objective(train: Readings, base: TrainConfig) -> Callable[[optuna.Trial], float]:

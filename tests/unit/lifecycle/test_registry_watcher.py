@@ -109,3 +109,46 @@ def test_async_run_awaits_a_coroutine_callback(mem_registry: Registry, make_bund
 def test_interval_must_be_positive(mem_registry: Registry) -> None:
     with pytest.raises(ValueError, match="interval_s"):
         RegistryWatcher(mem_registry, "production", print, interval_s=0)
+
+
+def test_follow_model_resolves_and_hooks_the_watcher(tmp_path: Path, make_bundle: MakeBundle) -> None:
+    from prognos.config import get_settings
+    from prognos.errors import NotFoundError
+    from prognos.lifecycle.registry import open_registry
+    from prognos.lifecycle.watcher import follow_model
+    from prognos.server import ServerHooks
+
+    settings = get_settings(data_dir=tmp_path / "state", registry_poll_s=0.05)
+    with pytest.raises(NotFoundError, match="alias 'production' is not set"):
+        follow_model(settings, "production", ServerHooks())
+    registry = open_registry(settings.registry_location, settings.registry_cache)
+    _promote(registry, make_bundle("a"))
+    registry.register(make_bundle("b"))
+
+    pinned = follow_model(settings, "2", ServerHooks())  # a fixed version: served as is, not followed
+    assert read_bundle(pinned.settings.bundle).version == "synth-b"  # type: ignore[arg-type]
+    assert pinned.hooks == ServerHooks() and pinned.version == "2"
+
+    followed = follow_model(settings, "production", ServerHooks())
+    assert read_bundle(followed.settings.bundle).version == "synth-a"  # type: ignore[arg-type]
+    assert len(followed.hooks.on_startup) == 1 and len(followed.hooks.on_shutdown) == 1
+
+    class Service:  # the one method the hooks use: PredictionService.reload(path)
+        def __init__(self) -> None:
+            self.loaded: list[str] = []
+
+        async def reload(self, path: Path) -> None:
+            self.loaded.append(read_bundle(path).version)
+
+    async def main() -> list[str]:
+        service = Service()
+        await followed.hooks.on_startup[0](service)  # type: ignore[arg-type]
+        registry.approve(2)
+        registry.promote(2)
+        deadline = time.monotonic() + 10
+        while not service.loaded and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await followed.hooks.on_shutdown[0](service)  # type: ignore[arg-type]
+        return service.loaded
+
+    assert asyncio.run(main()) == ["synth-b"]

@@ -47,7 +47,8 @@ def test_a_run_logs_params_epochs_metrics_plot_and_bundle(tracking_uri: str, tin
     assert sorted((h.step, h.value) for h in history) == [(1, 42.0), (2, 22.0), (3, 40.0 / 3 + 2)]
     assert data.tags["prognos.bundle_version"] == bundle.version
     artifacts = {a.path for a in client.list_artifacts(run.run_id, "bundle")}
-    assert artifacts == {"bundle/bundle.json", "bundle/model.onnx", "bundle/preprocessing.json"}
+    assert artifacts == {f"bundle/{name}" for name in (*bundle.manifest.files, "bundle.json")}
+    assert "bundle/model.onnx" in artifacts
     assert [a.path for a in client.list_artifacts(run.run_id, "plots")] == ["plots/learning_curves.png"]
     assert client.get_run(run.run_id).info.status == "FINISHED"
 
@@ -57,6 +58,15 @@ def test_a_run_logs_params_epochs_metrics_plot_and_bundle(tracking_uri: str, tin
         path = resolve_model_uri(uri, tracking_uri, tmp_path / "cache")
         assert read_bundle(path).manifest.manifest_sha256 == bundle.manifest.manifest_sha256
     assert resolve_model_uri("models:/prognos-tiny@candidate", tracking_uri, tmp_path / "cache") == path
+
+    # `prognos serve --model models:/prognos-tiny@candidate` serves that bundle
+    from prognos.lifecycle.watcher import follow_model
+    from prognos.server import ServerHooks
+
+    settings = get_settings(data_dir=tmp_path / "state", mlflow_tracking_uri=tracking_uri)
+    served = follow_model(settings, "models:/prognos-tiny@candidate", ServerHooks())
+    assert read_bundle(served.settings.bundle).version == bundle.version  # type: ignore[arg-type]
+    assert served.hooks == ServerHooks()  # resolved once, not followed
 
 
 def test_unknown_models_and_tampered_artifacts_are_refused(tracking_uri: str, tiny_bundle_copy_factory,

@@ -18,7 +18,7 @@ from prognos.lifecycle.tuning import TrialReport, tune_study, write_best_config 
 from prognos.training.config import TrainConfig, load_train_config  # noqa: E402
 from prognos.training.run import train_bundle_from_readings  # noqa: E402
 
-FAST = TrainConfig(folds=2, epochs=40, patience=40, holdout=0.0, threads=1)
+FAST = TrainConfig(model="cnn", folds=2, epochs=40, patience=40, holdout=0.0, threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_a_study_is_stored_and_its_best_config_trains(fleet, tmp_path: Path) -> 
     # the best configuration keeps the base's full length (epochs=2 was for the search only)
     assert result.best_config.epochs == FAST.epochs
     assert result.best_config.lr == result.best_params["lr"]
-    assert result.best_config.model_params["channels"] == result.best_params["channels"]
+    assert result.best_config.model_params[FAST.model]["channels"] == result.best_params["channels"]
 
     path = write_best_config(result, tmp_path / "best.json")
     cfg = load_train_config(path, epochs=1)  # as `prognos train --config best.json --epochs 1`
