@@ -338,6 +338,8 @@ def simulate(
     max_cycles: Annotated[int | None, typer.Option("--max-cycles", help="replay at most N cycles per engine")] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", help="requests in flight at once")] = 16,
     seed: Annotated[int, typer.Option("--seed", help="seed of the synthetic fleet")] = 0,
+    prefix: Annotated[str | None, typer.Option("--prefix", help="engine id prefix (default FD001-test- / SYN-)")]
+    = None,
 ) -> None:
     """Replay a fleet into a running server cycle by cycle (Ctrl-C stops cleanly and prints the summary)."""
     import asyncio
@@ -351,7 +353,7 @@ def simulate(
 
         data_dir = get_settings().cmapss_dir
     fleet = load_replay_fleet(dataset=dataset, split=split, data_dir=data_dir, engines=engines, synthetic=synthetic,
-                              seed=seed)
+                              seed=seed, prefix=prefix)
     source = f"{synthetic} synthetic engines" if synthetic is not None else f"{dataset} {split}"
     typer.echo(f"replaying {fleet.n_engines} engines ({source}, {len(fleet)} readings) into {url} "
                f"at {speed:g} cycles/s per engine; Ctrl-C stops", err=True)
@@ -373,6 +375,8 @@ def simulate(
         raise SimulationError(summary.fatal)
     if summary.engines_failed:
         raise SimulationError(f"{summary.engines_failed} engines could not be replayed")
+    if summary.stopped:
+        raise SystemExit(130)  # the shell's code for "ended by Ctrl-C", after a clean stop
 
 
 # --- lifecycle commands (models, tune, drift, failure) ----------------------------------------
