@@ -243,7 +243,7 @@ export function alertTable(alerts, { showEngine = true } = {}) {
     return `<tr data-alert-id="${esc(a.id)}">
       <td data-label="Alert">#${esc(a.id)}</td>
       ${showEngine ? `<td data-label="Engine"><a href="/ui/engines/${encodeURIComponent(a.engine)}">${esc(a.engine)}</a></td>` : ""}
-      <td data-label="Kind">${esc(a.kind)}${a.message ? `<div class="sub">${esc(a.message)}</div>` : ""}</td>
+      <td data-label="Kind"><div>${esc(a.kind)}${a.message ? `<div class="sub">${esc(a.message)}</div>` : ""}</div></td>
       <td data-label="Severity"><span class="sev sev-${esc(a.severity)}">${esc(a.severity)}</span></td>
       <td data-label="Status" class="alert-status">${esc(a.status)}</td>
       <td data-label="Opened"><time datetime="${esc(isoOf(a.opened))}" title="${esc(isoOf(a.opened))}">${esc(ago(a.opened))}</time></td>
