@@ -86,9 +86,12 @@ def evaluate_bundle(
     (out_dir / "metrics.json").write_text(json.dumps(m, indent=2) + "\n")
     with open(out_dir / "engines.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["engine_id", "last_cycle", "true_rul", "true_rul_capped", "predicted_rul", "lower", "upper", "error"])
+        w.writerow(
+            ["engine_id", "last_cycle", "true_rul", "true_rul_capped", "predicted_rul", "lower", "upper", "error"]
+        )
         for e, t, tc, p, lo, hi in zip(engines, true, capped, pred, iv.lower, iv.upper, strict=True):
-            w.writerow([e.engine_id, int(e.cycles[-1]), f"{t:g}", f"{tc:g}", f"{p:.2f}", f"{lo:.2f}", f"{hi:.2f}", f"{p - tc:.2f}"])
+            w.writerow([e.engine_id, int(e.cycles[-1]), f"{t:g}", f"{tc:g}", f"{p:.2f}", f"{lo:.2f}", f"{hi:.2f}",
+                        f"{p - tc:.2f}"])
     _plots(predictor, engines, true, capped, pred, iv.lower, iv.upper, out_dir, subset.name)
     return EvaluationReport(protocol, m, out_dir)
 

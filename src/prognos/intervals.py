@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Intervals", "IntervalCalibration", "calibrate"]
+__all__ = ["IntervalCalibration", "Intervals", "calibrate"]
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,7 @@ class IntervalCalibration:
 
 def _conformal_quantile(r: np.ndarray, q: float) -> float:
     n = len(r)
-    if q >= 0.5:
-        k = min(n, math.ceil((n + 1) * q))
-    else:
-        k = max(1, math.floor((n + 1) * q))
+    k = min(n, math.ceil((n + 1) * q)) if q >= 0.5 else max(1, math.floor((n + 1) * q))
     return float(np.sort(r)[k - 1])
 
 

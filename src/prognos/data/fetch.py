@@ -37,7 +37,7 @@ def fetch_cmapss(url: str, to: Path, timeout_s: float = 60.0) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "cmapss.zip"
         try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as resp, open(archive, "wb") as f:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=timeout_s) as resp, open(archive, "wb") as f:
                 shutil.copyfileobj(resp, f)
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise DataFormatError(f"{url}: download failed ({getattr(exc, 'reason', exc)})") from None

@@ -8,11 +8,11 @@ temperatures in °R, pressures in psia, speeds in rpm, ...).
 from __future__ import annotations
 
 __all__ = [
-    "SETTING_FIELDS",
-    "SENSOR_FIELDS",
+    "CMAPSS_COLUMNS",
     "MEASUREMENT_FIELDS",
     "READING_FIELDS",
-    "CMAPSS_COLUMNS",
+    "SENSOR_FIELDS",
+    "SETTING_FIELDS",
 ]
 
 SETTING_FIELDS: tuple[str, ...] = ("setting_1", "setting_2", "setting_3")
@@ -20,6 +20,6 @@ SENSOR_FIELDS: tuple[str, ...] = tuple(f"s{i}" for i in range(1, 22))
 #: The 24 numeric channels of a reading, in C-MAPSS column order (after unit and cycle).
 MEASUREMENT_FIELDS: tuple[str, ...] = SETTING_FIELDS + SENSOR_FIELDS
 #: Every field a reading may carry.
-READING_FIELDS: tuple[str, ...] = ("cycle",) + MEASUREMENT_FIELDS
+READING_FIELDS: tuple[str, ...] = ("cycle", *MEASUREMENT_FIELDS)
 #: The 26 whitespace-separated columns of a C-MAPSS text file.
-CMAPSS_COLUMNS: tuple[str, ...] = ("unit", "cycle") + MEASUREMENT_FIELDS
+CMAPSS_COLUMNS: tuple[str, ...] = ("unit", "cycle", *MEASUREMENT_FIELDS)

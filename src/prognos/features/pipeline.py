@@ -33,7 +33,7 @@ from prognos.errors import PrognosError
 from prognos.features.labels import piecewise_rul
 from prognos.features.regimes import RegimeModel, fit_regimes
 
-__all__ = ["FeaturePipeline", "Windows", "NotFittedError"]
+__all__ = ["FeaturePipeline", "NotFittedError", "Windows"]
 
 _N_SET = len(SETTING_FIELDS)
 
@@ -109,7 +109,7 @@ class FeaturePipeline:
         z = (sensors - mean[labels]) / scale[labels]
         trend = np.zeros(sensors.shape[1])
         n = 0
-        for eid, start, stop in readings._bounds():
+        for _eid, start, stop in readings._bounds():
             seg = z[start:stop]
             if stop - start < 3:
                 continue
@@ -206,7 +206,10 @@ class FeaturePipeline:
     def last_windows(self, readings: Readings) -> Windows:
         """The last window of each engine (the official test protocol); ``y`` is NaN (unknown)."""
         engines = list(readings.engines())
-        x = np.stack([self.last_window(e.values) for e in engines]) if engines else np.zeros((0, self.window, self.n_features), np.float32)
+        if engines:
+            x = np.stack([self.last_window(e.values) for e in engines])
+        else:
+            x = np.zeros((0, self.window, self.n_features), np.float32)
         return Windows(
             x,
             np.full(len(engines), np.nan, dtype=np.float32),

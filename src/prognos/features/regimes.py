@@ -7,6 +7,7 @@ than on wear, so each sensor is normalised per regime. Single-condition subsets 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,7 +46,12 @@ class RegimeModel:
         )
 
 
-def _kmeans(z: np.ndarray, k: int, rng: np.random.Generator, n_init: int = 8, iters: int = 50) -> tuple[np.ndarray, float]:
+class _Clustering(NamedTuple):
+    centroids: np.ndarray
+    inertia: float
+
+
+def _kmeans(z: np.ndarray, k: int, rng: np.random.Generator, n_init: int = 8, iters: int = 50) -> _Clustering:
     best_c, best_inertia = z[:k].copy(), np.inf
     for _ in range(n_init):
         # k-means++ seeding
@@ -64,7 +70,7 @@ def _kmeans(z: np.ndarray, k: int, rng: np.random.Generator, n_init: int = 8, it
         inertia = float(np.min(((z[:, None, :] - cent[None]) ** 2).sum(-1), axis=1).sum())
         if inertia < best_inertia:
             best_c, best_inertia = cent, inertia
-    return best_c, best_inertia
+    return _Clustering(best_c, best_inertia)
 
 
 def fit_regimes(settings: np.ndarray, n_regimes: int | None = None, max_regimes: int = 8, seed: int = 0) -> RegimeModel:

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-__all__ = ["InferenceRuntime", "OnnxRuntime", "FakeRuntime"]
+__all__ = ["FakeRuntime", "InferenceRuntime", "OnnxRuntime"]
 
 
 class InferenceRuntime(Protocol):

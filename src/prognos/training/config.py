@@ -37,7 +37,8 @@ class TrainConfig(BaseModel):
     confidence: float = Field(0.9, gt=0, lt=1, description="nominal coverage of prediction intervals")
     interval_bins: int = Field(4, ge=1, description="bins of predicted RUL for conditional calibration")
     holdout: float | None = Field(
-        None, ge=0, lt=1, description="share of training engines kept out for evaluation; None: 0 if a RUL file exists, else 0.2"
+        None, ge=0, lt=1,
+        description="share of training engines kept out for evaluation; None: 0 if a RUL file exists, else 0.2",
     )
     seed: int = 0
     threads: int = Field(2, ge=1)
@@ -50,10 +51,7 @@ def load_train_config(path: Path | None, **overrides: Any) -> TrainConfig:
         if not path.exists():
             raise ConfigError(f"{path}: no such config file")
         try:
-            if path.suffix == ".toml":
-                data = tomllib.loads(path.read_text())
-            else:
-                data = json.loads(path.read_text())
+            data = tomllib.loads(path.read_text()) if path.suffix == ".toml" else json.loads(path.read_text())
         except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {exc}") from None
         data = data.get("train", data)

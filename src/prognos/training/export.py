@@ -11,7 +11,7 @@ import onnx
 import torch
 from torch import nn
 
-__all__ = ["export_onnx", "INPUT_NAME", "OUTPUT_NAME"]
+__all__ = ["INPUT_NAME", "OUTPUT_NAME", "export_onnx"]
 
 INPUT_NAME = "window"
 OUTPUT_NAME = "rul"

@@ -103,7 +103,9 @@ class Tcn(nn.Module):
                  hidden: int = 32, dropout: float = 0.1) -> None:
         super().__init__()
         self.inp = nn.Conv1d(n_features, int(channels), 1)
-        self.blocks = nn.Sequential(*[_CausalBlock(int(channels), int(kernel), 2**i, dropout) for i in range(int(blocks))])
+        self.blocks = nn.Sequential(
+            *[_CausalBlock(int(channels), int(kernel), 2**i, dropout) for i in range(int(blocks))]
+        )
         self.head = nn.Sequential(nn.Linear(int(channels), int(hidden)), nn.ReLU(), nn.Dropout(dropout),
                                   nn.Linear(int(hidden), 1))
 

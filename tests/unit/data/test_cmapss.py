@@ -90,7 +90,7 @@ def test_rul_length_must_match_test_engines(tmp_path):
 def test_missing_paths(tmp_path):
     with pytest.raises(DataFormatError, match="no such directory"):
         load_subset(tmp_path / "nope", "FD001")
-    with pytest.raises(DataFormatError, match="train_FD002.txt not found"):
+    with pytest.raises(DataFormatError, match=r"train_FD002\.txt not found"):
         load_subset(write_cmapss_dir(tmp_path / "d", n_train=3, n_test=2), "FD002")
     with pytest.raises(DataFormatError, match="no such file"):
         load_readings(tmp_path / "missing.txt")

@@ -47,7 +47,7 @@ def test_each_bad_input_names_the_problem(readings, needle):
 def test_check_values_on_file_rows():
     values = np.full((3, 24), np.nan)
     values[:, 4] = 642.0
-    with pytest.raises(ValidationError, match="f.txt, row 1: s3 missing"):
+    with pytest.raises(ValidationError, match=r"f\.txt, row 1: s3 missing"):
         check_values(values, SPEC, "f.txt")
     values[:, 5] = 1580.0
     values[2, 5] = 9999.0
