@@ -2,19 +2,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from prognos.lifecycle.registry import Registry
 from prognos.lifecycle.stores import ArtifactStore
 
-from .support import BACKENDS, open_backend, variant_bundle
+from .support import BACKENDS, moto_s3, open_backend, variant_bundle
+
+
+@pytest.fixture(scope="module")
+def s3_client() -> Iterator[Any]:
+    # One moto mock per module (starting one costs ~0.7 s); every test gets its own bucket.
+    with moto_s3() as client:
+        yield client
 
 
 @pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ArtifactStore]:
-    with open_backend(request.param, tmp_path) as s:
-        yield s
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
+    client = request.getfixturevalue("s3_client") if request.param == "s3" else None
+    return open_backend(request.param, tmp_path, client)
 
 
 @pytest.fixture

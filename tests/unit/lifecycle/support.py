@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +13,6 @@ from prognos.bundle import read_bundle, write_bundle
 from prognos.lifecycle.stores import ArtifactStore, LocalStore, MemoryStore, S3Store
 
 BACKENDS = ["local", "s3", "memory"]
-BUCKET = "prognos-registry-test"
 
 
 def variant_bundle(source: Path, out: Path, version: str) -> Path:
@@ -49,19 +49,28 @@ class SerialClient:
 
 
 @contextmanager
-def open_backend(kind: str, root: Path) -> Iterator[ArtifactStore]:
-    """A fresh, empty store of the given kind; ``s3`` runs against moto (no AWS account)."""
-    if kind == "local":
-        yield LocalStore(root / "registry")
-    elif kind == "memory":
-        yield MemoryStore()
-    elif kind == "s3":
-        import boto3
-        from moto import mock_aws
+def moto_s3() -> Iterator[Any]:
+    """A boto3 S3 client inside moto's in-process mock (no AWS account, no network)."""
+    import boto3
+    from moto import mock_aws
 
-        with mock_aws():
-            client = boto3.client("s3", region_name="us-east-1")
-            client.create_bucket(Bucket=BUCKET)
-            yield S3Store(BUCKET, "teams/rul/registry", SerialClient(client))
-    else:
-        raise ValueError(kind)
+    with mock_aws():
+        yield SerialClient(boto3.client("s3", region_name="us-east-1"))
+
+
+def new_s3_store(client: Any) -> S3Store:
+    """An empty S3 store in a bucket of its own (so one mock serves many tests)."""
+    bucket = f"prognos-registry-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+    return S3Store(bucket, "teams/rul/registry", client)
+
+
+def open_backend(kind: str, root: Path, s3_client: Any = None) -> ArtifactStore:
+    """A fresh, empty store of the given kind; ``s3`` needs a client from :func:`moto_s3`."""
+    if kind == "local":
+        return LocalStore(root / "registry")
+    if kind == "memory":
+        return MemoryStore()
+    if kind == "s3":
+        return new_s3_store(s3_client)
+    raise ValueError(kind)
