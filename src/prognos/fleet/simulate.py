@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import math
 import random
@@ -155,7 +156,8 @@ class _Options:
     batch_max: int
     max_retries: int
     backoff_s: float
-    stop: threading.Event
+    stop: threading.Event  # set by callers (any thread) or by a fatal answer
+    woken: asyncio.Event  # mirrors ``stop`` inside the loop, so sleepers wake at once
 
 
 async def simulate_async(
@@ -173,20 +175,21 @@ async def simulate_async(
     series = [s if max_cycles is None else EngineSeries(s.engine_id, s.cycles[:max_cycles], s.values[:max_cycles])
               for s in fleet.engines()]
     summary = SimulationSummary(engines=len(series), readings_total=sum(len(s) for s in series))
-    opts = _Options(speed, batch_max, max_retries, backoff_s, stop or threading.Event())
+    opts = _Options(speed, batch_max, max_retries, backoff_s, stop or threading.Event(), asyncio.Event())
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     sem = asyncio.Semaphore(concurrency)
     started = time.monotonic()
     async with httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, timeout=timeout_s, limits=limits,
                                  transport=transport) as client:
-        reporter = (asyncio.create_task(_report(summary, started, progress_every_s, on_progress))
-                    if on_progress else None)
+        helpers = [asyncio.create_task(_watch_stop(opts))]
+        if on_progress:
+            helpers.append(asyncio.create_task(_report(summary, started, progress_every_s, on_progress)))
         try:
             await asyncio.gather(*(_replay_engine(client, sem, s, opts, summary, i) for i, s in enumerate(series)))
         finally:
-            if reporter is not None:
-                reporter.cancel()
+            for task in helpers:
+                task.cancel()
     summary.elapsed_s = time.monotonic() - started
     summary.stopped = opts.stop.is_set() and summary.fatal is None and summary.readings_sent < summary.readings_total
     return summary
@@ -210,14 +213,19 @@ async def _report(summary: SimulationSummary, started: float, every_s: float,
         on_progress(replace(summary, elapsed_s=time.monotonic() - started, errors=list(summary.errors)))
 
 
-async def _sleep_unless_stopped(seconds: float, stop: threading.Event) -> None:
-    # A threading.Event cannot be awaited: look at it a few times a second while waiting.
-    deadline = time.monotonic() + seconds
-    while not stop.is_set():
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return
-        await asyncio.sleep(min(left, 0.1))
+async def _watch_stop(opts: _Options) -> None:
+    # A threading.Event cannot be awaited: one task looks at it and wakes every sleeper, rather
+    # than thousands of engines polling it.
+    while not opts.stop.is_set():
+        await asyncio.sleep(0.05)
+    opts.woken.set()
+
+
+async def _sleep_unless_stopped(seconds: float, opts: _Options) -> None:
+    if seconds <= 0 or opts.stop.is_set():
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(opts.woken.wait(), seconds)
 
 
 async def _replay_engine(client: httpx.AsyncClient, sem: asyncio.Semaphore, s: EngineSeries, opts: _Options,
@@ -231,7 +239,7 @@ async def _replay_engine(client: httpx.AsyncClient, sem: asyncio.Semaphore, s: E
         if opts.speed > 0:
             due = min(n, int((time.monotonic() - start) * opts.speed) + 1)
             if due <= sent:
-                await _sleep_unless_stopped(start + sent / opts.speed - time.monotonic(), opts.stop)
+                await _sleep_unless_stopped(start + sent / opts.speed - time.monotonic(), opts)
                 continue
         else:
             due = n
@@ -258,7 +266,7 @@ async def _post(client: httpx.AsyncClient, path: str, engine_id: str, body: list
     for attempt in range(opts.max_retries + 1):
         if attempt:
             summary.retries += 1
-            await _sleep_unless_stopped(delay * (0.5 + random.random()), opts.stop)
+            await _sleep_unless_stopped(delay * (0.5 + random.random()), opts)
             delay = min(delay * 2, _MAX_BACKOFF_S)
             if opts.stop.is_set():
                 return False
