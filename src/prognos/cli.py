@@ -402,14 +402,14 @@ def models_list(
     registry: RegistryOpt = None,
     format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
-    """List the registered versions with their status and aliases."""
+    """List the registered versions with their status and aliases (json: a list of version objects)."""
     if format not in ("table", "json"):
         raise PrognosError(f"--format must be table or json, not {format!r}")
     reg = _registry(registry)
     index = reg.index()
     rows = [v.to_dict(index.aliases_of(v.version)) for v in index.versions]
     if format == "json":
-        typer.echo(json.dumps({"registry": reg.store.url, "versions": rows}, indent=1))
+        typer.echo(json.dumps(rows, indent=1))
         return
     if not rows:
         typer.echo(f"no versions in {reg.store.url}; add one with `prognos models register BUNDLE`")
