@@ -43,7 +43,7 @@ def prognos(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 
 def _listed(run: Run) -> list[tuple[int, str, list[str]]]:
     assert run.code == 0, run.err
-    return [(v["version"], v["status"], v["aliases"]) for v in json.loads(run.out)["versions"]]
+    return [(v["version"], v["status"], v["aliases"]) for v in json.loads(run.out)]
 
 
 def test_register_approve_promote_rollback(prognos: Callable[..., Run], make_bundle: MakeBundle,
