@@ -195,7 +195,8 @@ export function poll(fn) {
       }
     } catch (err) {
       if (live) {
-        live.textContent = "offline";
+        // An answer with an error status means the server is up; only a failed fetch is "offline".
+        live.textContent = err instanceof ApiError ? "error" : "offline";
         live.classList.add("live-error");
       }
       showBanner(err instanceof ApiError ? err.message : "Cannot reach the server: " + err.message);
