@@ -25,6 +25,7 @@ from prognos.data.schema import MEASUREMENT_FIELDS
 from prognos.data.validation import ReadingSpec, validate_sequence
 from prognos.errors import NotFoundError, PrognosError, ValidationError
 from prognos.fleet.alerts import AlertRules
+from prognos.fleet.committer import GroupCommitter
 from prognos.fleet.notify import Notifier
 from prognos.fleet.records import (
     EngineScore,
@@ -67,6 +68,7 @@ class Ingestor:
         self.service = service
         self.notifier = notifier
         self.rules = rules or AlertRules(settings)
+        self.writer = GroupCommitter(store)
 
     # ------------------------------------------------------------------ validation
     def spec(self) -> ReadingSpec:
@@ -127,7 +129,7 @@ class Ingestor:
         return await self.ingest_batches(batches)
 
     async def ingest_batches(self, batches: Sequence[ReadingBatch]) -> IngestResult:
-        stored = await asyncio.to_thread(self.store.add_readings, batches)  # committed when this returns
+        stored = await self.writer.add_readings(batches)  # committed when this returns
         scored = await self._score([s for s in stored if s.accepted])
         return IngestResult(sum(s.accepted for s in stored), sum(s.duplicates for s in stored), stored,
                             scored.predictions, scored.error)
@@ -152,7 +154,7 @@ class Ingestor:
                               self.rules.evaluate(h, spec, predictions.get(h.engine_id)))
                   for h in histories if len(h)]
         try:
-            changes = await asyncio.to_thread(self.store.save_scores, scores)
+            changes = await self.writer.save_scores(scores)
         except Exception as exc:
             log.exception("storing predictions/alerts failed: %s", exc)
             return _Scored([], "storing the prediction failed")
@@ -191,7 +193,7 @@ class Ingestor:
             return
         score = EngineScore(engine_id, engine.last_cycle or 0, None, dict(self.rules.rejected(engine_id, str(exc))))
         try:
-            for change in await asyncio.to_thread(self.store.save_scores, [score]):
+            for change in await self.writer.save_scores([score]):
                 self.notifier.notify(change)
         except Exception as err:  # the 422 must still reach the client
             log.exception("recording an out-of-range alert failed: %s", err)

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from prognos.data.schema import MEASUREMENT_FIELDS
-from prognos.errors import ConflictError, NotFoundError, ValidationError
+from prognos.errors import ConflictError, NotFoundError, PrognosError, ValidationError
 from prognos.fleet.database import Database
 from prognos.fleet.records import (
     AlertChange,
@@ -97,6 +97,27 @@ class FleetStore:
                 log.debug("write conflict, retrying (attempt %d)", attempt + 1)
         raise AssertionError("unreachable")
 
+    def run_group(self, jobs: Sequence[Callable[[Session], Any]]) -> list[Any]:
+        """Group commit: run each job in its own SAVEPOINT of ONE transaction and commit once, so
+        many concurrent requests share one fsync. A job that raises is rolled back alone; its
+        exception is returned in its place (the others still commit). Raises only if the commit
+        itself fails (then nothing of the group is stored)."""
+        results: list[Any] = []
+        with self.db.writing(), self.db.write_sessions.begin() as session:
+            for job in jobs:
+                for attempt in range(2):
+                    try:
+                        with session.begin_nested():
+                            results.append(job(session))
+                        break
+                    except IntegrityError as exc:  # a writer in another process won a unique race
+                        if attempt == 1:
+                            results.append(exc)
+                    except PrognosError as exc:
+                        results.append(exc)
+                        break
+        return results
+
     def _insert_ignore(self, session: Session, row: dict[str, Any]) -> None:
         # A new engine may be created by two concurrent ingests: let one win, silently.
         dialect = self.db.dialect
@@ -161,7 +182,11 @@ class FleetStore:
         (skipped, counted); with different values it is a conflict: :class:`ConflictError` naming
         the engine, cycle and field, and nothing of the call is stored.
         """
-        return self._write(lambda s: [self._add_batch(s, b) for b in batches])
+        return self._write(self.readings_job(batches))
+
+    def readings_job(self, batches: Sequence[ReadingBatch]) -> Callable[[Session], list[StoredBatch]]:
+        """:meth:`add_readings` as a job for :meth:`run_group`."""
+        return lambda s: [self._add_batch(s, b) for b in batches]
 
     def _add_batch(self, s: Session, batch: ReadingBatch) -> StoredBatch:
         now = utcnow()
@@ -237,6 +262,10 @@ class FleetStore:
     def save_scores(self, scores: Sequence[EngineScore]) -> list[AlertChange]:
         """Store new predictions, update each engine's current state and apply the alert rules'
         verdicts, in one transaction. Returns the alert changes (for webhooks)."""
+        return self._write(self.scores_job(scores))
+
+    def scores_job(self, scores: Sequence[EngineScore]) -> Callable[[Session], list[AlertChange]]:
+        """:meth:`save_scores` as a job for :meth:`run_group`."""
 
         def run(s: Session) -> list[AlertChange]:
             changes: list[AlertChange] = []
@@ -258,7 +287,7 @@ class FleetStore:
                 changes.extend(self._sync_alerts(s, sc, now))
             return changes
 
-        return self._write(run)
+        return run
 
     def _sync_alerts(self, s: Session, sc: EngineScore, now: datetime) -> list[AlertChange]:
         if not sc.conditions:
