@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import pydantic
 
+from prognos.config import Settings
 from prognos.serving.http.schemas import PredictResponse
 from prognos.serving.logs import get_logger
 from prognos.serving.service import PredictionService
@@ -48,6 +49,14 @@ class RemotePredictor:
             client = boto3.client("sagemaker-runtime", region_name=region, config=Config(
                 connect_timeout=timeout_s, read_timeout=timeout_s, retries={"max_attempts": 1}))
         self.client = client
+
+    @classmethod
+    def from_settings(cls, settings: Settings, local: PredictionService) -> RemotePredictor | None:
+        """The remote predictor ``PROGNOS_SAGEMAKER_ENDPOINT`` asks for (None when it is unset)."""
+        if not settings.sagemaker_endpoint:
+            return None
+        return cls(settings.sagemaker_endpoint, local, timeout_s=settings.sagemaker_timeout_s,
+                   region=settings.aws_region)
 
     def _invoke(self, payload: bytes) -> dict[str, Any]:
         response = self.client.invoke_endpoint(EndpointName=self.endpoint_name, ContentType="application/json",

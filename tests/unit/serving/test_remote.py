@@ -98,3 +98,14 @@ def test_bad_input_is_refused_before_any_remote_call(settings: Settings, predict
     with Stubber(c) as stub, pytest.raises(ValidationError, match=r"sensor_data\[1\]\.s99: unknown field"):
         asyncio.run(RemotePredictor(ENDPOINT, PredictionService(settings, predictor), c).predict("e1", rows))
     stub.assert_no_pending_responses()
+
+
+def test_from_settings_builds_a_client_only_when_an_endpoint_is_set(predictor: Predictor) -> None:
+    from prognos.config import get_settings
+
+    local = PredictionService(get_settings(), predictor)
+    assert RemotePredictor.from_settings(get_settings(), local) is None
+    remote = RemotePredictor.from_settings(
+        get_settings(sagemaker_endpoint="prognos-prod", aws_region="eu-west-1", sagemaker_timeout_s=0.5), local)
+    assert remote is not None and remote.endpoint_name == "prognos-prod" and remote.timeout_s == 0.5
+    assert remote.client.meta.region_name == "eu-west-1"
