@@ -94,10 +94,12 @@ class Bundle:
 
 
 def write_bundle(
-    out: Path, *, onnx_path: Path, pipeline: FeaturePipeline, calibration: IntervalCalibration, **fields: Any
+    out: Path, *, onnx_path: Path, pipeline: FeaturePipeline, calibration: IntervalCalibration,
+    extra_files: dict[str, str] | None = None, **fields: Any
 ) -> Bundle:
     """Write a bundle atomically (a temp dir renamed into place). An existing bundle at ``out`` is
-    replaced; any other non-empty directory is refused."""
+    replaced; any other non-empty directory is refused. ``extra_files`` (name -> text, e.g. the drift
+    reference profile ``reference.json``) are written beside the model and listed and hashed in ``files``."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_FILE).exists())):
         raise BundleError(f"{out}: exists and is not a prognos bundle; refusing to overwrite")
@@ -106,7 +108,12 @@ def write_bundle(
     try:
         shutil.copyfile(onnx_path, tmp / MODEL_FILE)
         (tmp / PREPROCESSING_FILE).write_text(pipeline.to_json())
-        files = {name: sha256_file(tmp / name) for name in (MODEL_FILE, PREPROCESSING_FILE)}
+        extra = dict(extra_files or {})
+        for name, text in extra.items():
+            if name in (MODEL_FILE, PREPROCESSING_FILE, MANIFEST_FILE) or Path(name).name != name:
+                raise BundleError(f"extra bundle file {name!r}: must be a plain file name other than the core files")
+            (tmp / name).write_text(text)
+        files = {name: sha256_file(tmp / name) for name in (MODEL_FILE, PREPROCESSING_FILE, *extra)}
         created = datetime.now(UTC).replace(microsecond=0)
         version = fields.pop("version", None) or (
             f"{fields['dataset'].lower()}-{fields['model']['name']}-{created:%Y%m%dT%H%M%SZ}-{files[MODEL_FILE][:8]}"

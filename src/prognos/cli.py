@@ -181,6 +181,10 @@ def serve(
 
     # The fleet app (storage, ingestion, alerts, API keys) rides on the same app and settings.
     hooks = ServerHooks() if settings.sagemaker else server_hooks(settings)
+    if not settings.sagemaker:  # lifecycle: drift capture + monitor, ground-truth routes, shadow canary
+        from prognos.lifecycle.monitoring import lifecycle_hooks
+
+        hooks = lifecycle_hooks(settings, hooks)
     if model is not None:  # lifecycle: serve (and follow) a registry alias or an MLflow model URI
         from prognos.errors import ConfigError
         from prognos.lifecycle.watcher import follow_model
@@ -536,6 +540,104 @@ def tune(
                f"{result.n_pruned} pruned) in {result.storage_display}")
     typer.echo(f"best trial {result.best_number}: out-of-fold RMSE {result.best_value:.2f} cycles")
     typer.echo(f"best configuration -> {out}  (train with: prognos train --dataset {dataset} --config {out})")
+
+
+drift_app = typer.Typer(no_args_is_help=True, help="Drift of a model's inputs and predictions from its training data.")
+app.add_typer(drift_app, name="drift")
+
+
+@drift_app.command("report")
+def drift_report(
+    bundle: Annotated[Path | None, typer.Option("--bundle", help="bundle directory")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="instead of --bundle: registry alias or version")]
+    = None,
+    input: Annotated[Path | None, typer.Option("--input", help="C-MAPSS text or CSV file to compare (every row "
+                                               "of every engine); default: what the server captured")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="captured requests from this UTC time on (ISO-8601)")]
+    = None,
+    out: Annotated[Path, typer.Option("--out", help="folder for drift.html and drift.json")] = Path("drift-report"),
+    registry: RegistryOpt = None,
+) -> None:
+    """Compare data with a model's reference profile: PSI and KS per feature, prediction drift, HTML report."""
+    from datetime import UTC, datetime
+
+    from prognos.config import get_settings
+    from prognos.errors import BundleError, ConfigError, ValidationError
+    from prognos.lifecycle.drift import (
+        DriftThresholds,
+        compute_drift,
+        read_capture,
+        sample_from_readings,
+        sample_from_records,
+        write_report,
+    )
+    from prognos.lifecycle.profile import load_reference
+    from prognos.serving.predictor import Predictor
+
+    if (bundle is None) == (model is None):
+        raise ConfigError("pass --bundle DIR or --model ALIAS (one of them)")
+    if input is not None and since is not None:
+        raise ConfigError("pass --input FILE or --since TIME, not both")
+    settings = get_settings(registry_dir=registry)
+    if model is not None:
+        from prognos.lifecycle.registry import open_registry
+
+        bundle = open_registry(settings.registry_location, settings.registry_cache).fetch(model)
+    assert bundle is not None
+    predictor = Predictor.from_path(bundle)
+    reference = load_reference(predictor.bundle)
+    if reference is None:
+        raise BundleError(f"{bundle}: no reference profile (reference.json): model {predictor.version} was trained "
+                          "before drift profiles existed; retrain it to monitor drift")
+    if input is not None:
+        from prognos.data.cmapss import load_readings
+
+        sample = sample_from_readings(predictor, load_readings(input), source=str(input))
+    else:
+        start = None
+        if since is not None:
+            try:
+                t = datetime.fromisoformat(since.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValidationError(f"--since: {since!r} is not an ISO-8601 time (e.g. 2026-11-23T12:00:00Z)"
+                                      ) from None
+            start = (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+        where = settings.data_dir / "drift"
+        records = read_capture(where, model_version=predictor.version, since=start)
+        sample = sample_from_records(predictor, records, f"{len(records)} requests captured in {where}"
+                                     + (f" since {since}" if since else ""))
+    report = compute_drift(reference, sample, DriftThresholds.from_settings(settings), predictor.version)
+    files = write_report(report, reference, sample, out)
+    verdict = {"drift": "DRIFT", "ok": "no drift", "insufficient": "not enough data"}.get(report.status, report.status)
+    typer.echo(f"model {predictor.version}: {verdict} — {report.message}")
+    typer.echo(f"{report.n_samples} samples ({sample.source}); prediction PSI "
+               f"{report.prediction.psi if report.prediction else float('nan'):.3f}")
+    typer.echo(f"report -> {files.html}, {files.json}" + ("" if files.plots else " (no plots: matplotlib missing)"))
+
+
+@app.command()
+def failure(
+    engine_id: Annotated[str, typer.Argument(help="the engine that failed")],
+    cycle: Annotated[int, typer.Option("--cycle", help="the cycle at which it failed (its last cycle)")],
+    by: ByOpt = None,
+) -> None:
+    """Record an engine's actual failure (ground truth) and print its predictions' realised errors."""
+    import getpass
+
+    from prognos.lifecycle.feedback import DEFAULT_RUL_CAP, record_failure
+
+    settings, store = _fleet_store()
+    result = record_failure(store, engine_id, cycle, by or getpass.getuser(),
+                            rul_cap=settings.feedback_rul_cap or DEFAULT_RUL_CAP)
+    f = result.failure
+    typer.echo(f"engine {f.engine_id} failed at cycle {f.cycle} " + ("(recorded)" if result.created else
+                                                                      f"(already recorded by {f.recorded_by})"))
+    if not result.performance:
+        typer.echo("no stored predictions for this engine")
+    for p in result.performance:
+        e = p.errors
+        typer.echo(f"  {p.model_version}: {e.n} predictions  RMSE {e.rmse:.2f}  PHM08 {e.score:.1f}  "
+                   f"(uncapped RMSE {e.rmse_uncapped:.2f})")
 
 
 def main() -> None:

@@ -120,6 +120,26 @@ class Settings(BaseSettings):
     optuna_storage: str | None = Field(
         default=None, description="Optuna RDB URL for `prognos tune`; default sqlite:///<data_dir>/optuna.db"
     )
+    # drift monitoring (lifecycle/drift.py): capture, thresholds, the server's periodic job
+    drift_sample_rate: float = Field(default=0.1, ge=0, le=1, description="share of served predictions captured")
+    drift_buffer_size: int = Field(default=5000, ge=10, description="captured samples kept in memory (ring buffer)")
+    drift_capture_max_rows: int = Field(default=50_000, ge=0, description="rows of <data_dir>/drift/capture.jsonl "
+                                        "before it rotates (one old file kept; 0: memory only)")
+    drift_interval_s: float = Field(default=60.0, gt=0, description="how often the server computes drift (s)")
+    drift_min_samples: int = Field(default=100, ge=10, description="captured samples needed for a verdict")
+    drift_psi_threshold: float = Field(default=0.25, gt=0, description="a drifted quantity has PSI above this")
+    drift_ks_effect: float = Field(default=0.3, gt=0, le=1, description="... and a KS gap (max CDF distance) above")
+    drift_ks_pvalue: float = Field(default=0.01, gt=0, lt=1, description="... with a KS p-value below this")
+    drift_min_share: float = Field(default=0.3, gt=0, le=1, description="share of model features that must drift "
+                                   "for the drift verdict (and alert)")
+    # shadow canary (lifecycle/canary.py) and ground truth (lifecycle/feedback.py)
+    canary_fraction: float = Field(default=0.0, ge=0, le=1, description="share of predictions also scored by the "
+                                   "registry's `candidate` version in shadow (answers come from production)")
+    canary_max_pending: int = Field(default=1000, ge=1, description="shadow jobs queued before new ones are dropped")
+    canary_max_rows: int = Field(default=100_000, ge=0, description="shadow predictions kept in the fleet database")
+    canary_tolerance: float = Field(default=10.0, ge=0, description="two versions agree within this (cycles)")
+    feedback_rul_cap: float | None = Field(default=None, gt=0, description="cap for the capped realised error "
+                                           "(cycles); default: the served model's RUL cap, else 125")
 
     @property
     def registry_location(self) -> str:

@@ -29,7 +29,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from prognos.data.schema import MEASUREMENT_FIELDS
 
-__all__ = ["ACTIVE_ALERT", "AlertRow", "ApiKeyRow", "Base", "EngineRow", "PredictionRow", "ReadingRow", "utcnow"]
+__all__ = ["ACTIVE_ALERT", "AlertRow", "ApiKeyRow", "Base", "EngineRow", "FailureRow", "PredictionRow", "ReadingRow",
+           "ShadowPredictionRow", "utcnow"]
 
 #: SQLite has no 64-bit autoincrement type of its own; INTEGER PRIMARY KEY is its rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -162,3 +163,36 @@ class ApiKeyRow(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+
+
+# --- model lifecycle (lifecycle/feedback.py, lifecycle/canary.py; migration 0002) ---------------
+
+
+class FailureRow(Base):
+    """Ground truth: the cycle at which an engine actually failed (one per engine)."""
+
+    __tablename__ = "failures"
+
+    engine_id: Mapped[str] = mapped_column(String(64), ForeignKey("engines.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    cycle: Mapped[int] = mapped_column(Integer)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+
+
+class ShadowPredictionRow(Base):
+    """One request scored by both the production and the candidate version (shadow canary). Not
+    tied to ``engines``: shadow traffic also comes from ``/predict``, for engines the fleet may not know."""
+
+    __tablename__ = "shadow_predictions"
+    __table_args__ = (Index("ix_shadow_predictions_engine_cycle", "engine_id", "cycle"),
+                      Index("ix_shadow_predictions_created_at", "created_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    engine_id: Mapped[str] = mapped_column(String(64))
+    cycle: Mapped[int | None] = mapped_column(Integer)
+    production_version: Mapped[str] = mapped_column(String(128))
+    production_rul: Mapped[float] = mapped_column(Float)
+    candidate_version: Mapped[str] = mapped_column(String(128))
+    candidate_rul: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -72,6 +72,10 @@ def train_bundle_from_readings(
         # The bundle must answer as the trained network does: check on real windows.
         from prognos.serving.runtime import OnnxRuntime
 
+    # Drift monitoring: the distributions of the model's inputs and predictions it was trained on.
+    from prognos.lifecycle.profile import REFERENCE_FILE, reference_profile
+
+    reference = reference_profile(pipeline, train, windows, result.oof_pred)
         sample = windows.x[np.linspace(0, len(windows) - 1, min(512, len(windows))).astype(int)]
         diff = float(np.max(np.abs(OnnxRuntime(onnx_path).run(sample) - torch_predict(result.model, sample))))
         if diff > 1e-3:
@@ -84,3 +88,4 @@ def train_bundle_from_readings(
             holdout_engines=held, train_config=cfg.model_dump(),
         )
     return bundle
+            extra_files={REFERENCE_FILE: reference.to_json()},

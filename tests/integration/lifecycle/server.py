@@ -1,0 +1,88 @@
+"""A real ``prognos serve`` subprocess on free 127.0.0.1 ports, and polling helpers, for the
+drift, canary and lifecycle-flow tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ADMIN_TOKEN = "lifecycle-admin-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(cond: Callable[[], object], what: str, timeout_s: float = 60.0, every_s: float = 0.05) -> None:
+    """Poll ``cond`` until it is truthy; fail naming ``what`` after ``timeout_s`` seconds."""
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(every_s)
+
+
+def clean_env(workdir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a prognos process: none of the caller's PROGNOS_/AWS_ settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROGNOS_", "AWS_"))}
+    env.update(PROGNOS_DATA_DIR=str(workdir / "data"), PROGNOS_LOG_SAMPLE_RATE="0", PROGNOS_SHUTDOWN_GRACE_S="5",
+               PROGNOS_ADMIN_TOKEN=ADMIN_TOKEN, PROGNOS_LOG_JSON="false")
+    env.update(extra)
+    return env
+
+
+def cli(env: dict[str, str], *args: str, cwd: Path | None = None, timeout_s: float = 120
+        ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "prognos.cli", *args], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout_s)
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+
+    def ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"server exited {self.proc.returncode}:\n{self.log.read_text()}")
+        try:
+            return httpx.get(f"{self.url}/ready", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+
+@contextmanager
+def serve(workdir: Path, env: dict[str, str], *args: str) -> Iterator[Server]:
+    """``prognos serve ARGS`` until the block ends (SIGTERM, then wait)."""
+    port = free_port()
+    log = workdir / f"serve-{port}.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "prognos.cli", "serve", "--http-port", str(port),
+                                 "--grpc-port", str(free_port()), *args], cwd=workdir, env=env, stdout=fh,
+                                stderr=subprocess.STDOUT)
+    server = Server(proc, f"http://127.0.0.1:{port}", log)
+    try:
+        wait_for(server.ready, "the server to be ready", timeout_s=90)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

@@ -1,0 +1,177 @@
+"""Drift monitoring end to end.
+
+* A real ``prognos serve`` captures served requests; its periodic drift job stays quiet on
+  in-distribution traffic, flags shifted traffic (``/api/v1/models/drift``, Prometheus gauges, a
+  ``drift`` alert in the fleet app) and ``prognos drift report --since`` reads what it captured.
+* The issue's must-show on the real data (skipped without C-MAPSS): an FD001 model fed FD002 or
+  FD003 test data is flagged; FD001 test data is not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from prognos.bundle import read_bundle
+from prognos.data.schema import MEASUREMENT_FIELDS
+from tests.integration.lifecycle.server import clean_env, cli, serve, wait_for
+
+
+def requests(bundle: Path, n: int, seed: int = 0, history: int = 40) -> list[list[dict[str, Any]]]:
+    """``n`` request bodies (``history`` readings each) of synthetic engines — the generator the tiny
+    bundle was trained on — ending at stages spread uniformly over the engines' lives, as a fleet's
+    live traffic does (a fleet of engines all in their first cycles would rightly look drifted)."""
+    from prognos.data.synthetic import synthetic_fleet
+
+    fields = read_bundle(bundle).manifest.input_fields
+    cols = [MEASUREMENT_FIELDS.index(f) for f in fields]
+    engines = list(synthetic_fleet(12, seed=21).engines())
+    rng = np.random.default_rng(seed)
+    bodies = []
+    for i in range(n):
+        e = engines[i % len(engines)]
+        end = int(rng.integers(1, len(e) + 1))
+        rows = range(max(0, end - history), end)
+        bodies.append([{"cycle": int(e.cycles[j]),
+                        **{f: round(float(e.values[j, c]), 4) for f, c in zip(fields, cols, strict=True)}}
+                       for j in rows])
+    return bodies
+
+
+def shifted(bundle: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every model input moved by 40 % of its training span: still inside the plausible ranges the
+    validator enforces (training range +- half its span), far outside the training distribution."""
+    ranges = read_bundle(bundle).manifest.input_ranges
+    out = []
+    for r in rows:
+        moved = dict(r)
+        for f, (lo, hi) in ranges.items():
+            moved[f] = round(r[f] + 0.2 * (hi - lo), 4)  # (hi - lo) is twice the training span
+        out.append(moved)
+    return out
+
+
+def metric(text: str, name: str) -> float:
+    m = re.search(rf"^{name} (\S+)$", text, re.M)
+    assert m, f"{name} not in /metrics"
+    return float(m.group(1))
+
+
+def test_server_captures_requests_and_flags_shifted_traffic(tiny_bundle: Path, tmp_path: Path) -> None:
+    env = clean_env(tmp_path, PROGNOS_DRIFT_SAMPLE_RATE="1", PROGNOS_DRIFT_INTERVAL_S="0.3",
+                    PROGNOS_DRIFT_MIN_SAMPLES="40", PROGNOS_DRIFT_BUFFER_SIZE="60", PROGNOS_CACHE_SIZE="0")
+    started = datetime.now(UTC).isoformat()
+    with serve(tmp_path, env, "--bundle", str(tiny_bundle)) as server, server.client() as client:
+        version = read_bundle(tiny_bundle).version
+        for i, rows in enumerate(requests(tiny_bundle, 60)):
+            r = client.post("/api/v1/predict", json={"engine_id": f"ok{i}", "sensor_data": rows})
+            assert r.status_code == 200, r.text
+
+        def report() -> dict[str, Any]:
+            body: dict[str, Any] = client.get("/api/v1/models/drift").json()
+            return body
+
+        wait_for(lambda: report().get("n_samples", 0) >= 60, "the drift job to see the in-distribution sample")
+        quiet = report()
+        assert quiet["status"] == "ok" and quiet["model_version"] == version, quiet
+        page = client.get("/metrics").text
+        assert metric(page, "prognos_drift_detected") == 0
+        assert 'prognos_drift_psi{feature="' in page
+        assert client.get("/api/v1/alerts", params={"kind": "drift"}).json()["total"] == 0
+
+        for i, rows in enumerate(requests(tiny_bundle, 60, seed=1)):
+            body = {"engine_id": f"shift{i}", "sensor_data": shifted(tiny_bundle, rows)}
+            r = client.post("/api/v1/predict", json=body)
+            assert r.status_code == 200, r.text  # shifted, yet plausible: served, and watched
+
+        wait_for(lambda: report().get("status") == "drift", "the drift job to flag the shifted traffic")
+        loud = report()
+        assert loud["n_drifted"] >= loud["min_drifted"] >= 1
+        assert metric(client.get("/metrics").text, "prognos_drift_detected") == 1
+        alerts = client.get("/api/v1/alerts", params={"kind": "drift", "status": "open"}).json()
+        assert alerts["total"] == 1, alerts
+        alert = alerts["items"][0]
+        assert alert["engine_id"] == "model" and version in alert["message"]
+        assert set(alert["details"]["drifted_features"]) == set(loud["drifted_features"])
+
+        # the on-demand check answers the same way, and the capture reached the disk
+        now = client.post("/api/v1/models/drift/check").json()
+        assert now["status"] == "drift"
+        assert (tmp_path / "data" / "drift" / "capture.jsonl").exists()
+        assert client.post("/api/v1/models/drift/check", headers={"Authorization": ""}).status_code == 401
+
+    # after the server is gone, the CLI reads what it captured (120 records since the start)
+    res = cli(env, "drift", "report", "--bundle", str(tiny_bundle), "--since", started, "--out", str(tmp_path / "r"))
+    assert res.returncode == 0, res.stderr
+    assert "DRIFT" in res.stdout and "120 requests captured" in res.stdout
+    assert json.loads((tmp_path / "r" / "drift.json").read_text())["n_samples"] == 120
+    res = cli(env, "drift", "report", "--bundle", str(tiny_bundle), "--since", "yesterday")
+    assert res.returncode == 3 and "--since: 'yesterday' is not an ISO-8601 time" in res.stderr
+
+
+def test_drift_report_on_an_old_bundle_says_no_reference(tiny_bundle: Path, tmp_path: Path) -> None:
+    from tests.unit.lifecycle.support import variant_bundle
+
+    old = variant_bundle(tiny_bundle, tmp_path / "old", "old-style")  # written without reference.json
+    res = cli(clean_env(tmp_path), "drift", "report", "--bundle", str(old), "--input", str(_synthetic_file(tmp_path)))
+    assert res.returncode == 4
+    assert "no reference profile" in res.stderr and "Traceback" not in res.stderr
+    res = cli(clean_env(tmp_path), "drift", "report")
+    assert res.returncode == 2 and "pass --bundle DIR or --model ALIAS" in res.stderr
+
+
+def _synthetic_file(tmp_path: Path) -> Path:
+    from prognos.data.synthetic import synthetic_fleet
+    from tests.helpers import cmapss_text
+
+    path = tmp_path / "fleet.txt"
+    path.write_text(cmapss_text(synthetic_fleet(4, seed=9)))
+    return path
+
+
+# --- the must-show on C-MAPSS -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fd001_bundle(cmapss: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small FD001 model (2 members, 1 epoch, a narrow CNN): its reference profile is what matters."""
+    pytest.importorskip("torch")
+    from prognos.data.cmapss import load_subset
+    from prognos.training.config import TrainConfig
+    from prognos.training.run import train_bundle_from_readings
+
+    subset = load_subset(cmapss, "FD001", with_test=False)
+    cfg = TrainConfig(model="cnn", model_params={"cnn": {"channels": 8, "layers": 1, "hidden": 16}}, folds=2,
+                      epochs=1, patience=1, batch_size=1024, holdout=0.0, threads=2)
+    out = tmp_path_factory.mktemp("fd001") / "bundle"
+    train_bundle_from_readings(subset.train, "FD001", out, cfg, has_test_truth=True, log=lambda m: None)
+    return out
+
+
+@pytest.mark.parametrize(("test_file", "flagged"), [("test_FD001.txt", False), ("test_FD002.txt", True),
+                                                    ("test_FD003.txt", True)])
+def test_an_fd001_model_flags_other_subsets_not_its_own(fd001_bundle: Path, cmapss: Path, tmp_path: Path,
+                                                        test_file: str, flagged: bool) -> None:
+    out = tmp_path / "report"
+    res = cli(clean_env(tmp_path), "drift", "report", "--bundle", str(fd001_bundle), "--input",
+              str(cmapss / test_file), "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    report = json.loads((out / "drift.json").read_text())
+    assert report["detected"] is flagged, report["message"]
+    assert ("DRIFT" in res.stdout) is flagged
+    n = len(report["features"])
+    if flagged:
+        assert report["n_drifted"] >= report["min_drifted"]
+    else:
+        # in distribution: not one feature crosses both thresholds, however the rows lean young
+        assert report["n_drifted"] == 0 and n == 14
+        assert max(q["ks"] for q in report["features"]) < report["thresholds"]["ks_effect"]
+    html = (out / "drift.html").read_text()
+    assert ("DRIFT DETECTED" in html) is flagged and "data:image/png;base64," in html
+
