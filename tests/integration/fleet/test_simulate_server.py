@@ -91,10 +91,8 @@ def test_cli_replays_a_synthetic_fleet_into_the_server(server: Server) -> None:
         assert row["rul"] is not None and row["predicted_cycle"] == int(e.cycles[-1])
 
     # Replaying the same fleet again is harmless: the server recognises every reading.
-    again = server.cli("simulate", "--url", server.url, "--api-key", server.operator, "--synthetic", "4",
-                       "--seed", "3", "--speed", "0")
-    assert again.returncode == 0, again.stderr
-    assert f"0 accepted, {len(fleet)} duplicates, 0 rejected" in again.stdout
+    again = simulate(server.url, server.operator, fleet, speed=0)
+    assert again.ok and again.accepted == 0 and again.duplicates == len(fleet), again.describe()
 
 
 def test_paced_replay_keeps_each_engine_current(server: Server) -> None:
