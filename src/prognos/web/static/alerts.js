@@ -41,8 +41,8 @@ async function load() {
   }
   const open = alerts.filter((a) => alertView(a).status === "open").length;
   const total = Number(data && data.total) || alerts.length;
-  summaryEl.textContent = `${total} matching${total > alerts.length ? ` (newest ${alerts.length} shown)` : ""}` +
-    ` · ${open} open`;
+  const summary = `${total} matching${total > alerts.length ? ` (newest ${alerts.length} shown)` : ""} · ${open} open`;
+  if (summaryEl.textContent !== summary) summaryEl.textContent = summary; // a live region: only real changes
 }
 
 if (requireKey()) {

@@ -124,6 +124,17 @@ function sizeSpacers(a, b) {
   if (b < shown.length) spacers[spacers.length - 1].style.height = `${(shown.length - b) * rowHeight}px`;
 }
 
+// aria-sort on the header of the column the rows are sorted by (the Sort select drives it).
+const SORT_COLUMN = { engine_id: 0, status: 1, rul: 2, last_update: 5 };
+function markSortedColumn() {
+  const key = sortSel.value.replace(/^-/, "");
+  const dir = sortSel.value.startsWith("-") ? "descending" : "ascending";
+  table.querySelectorAll("thead th").forEach((th, i) => {
+    if (i === SORT_COLUMN[key]) th.setAttribute("aria-sort", key === "status" ? "other" : dir);
+    else th.removeAttribute("aria-sort");
+  });
+}
+
 function render() {
   const t0 = performance.now();
   const text = q.value.trim().toLowerCase();
@@ -133,12 +144,15 @@ function render() {
   emptyEl.hidden = shown.length > 0 || engines.length === 0;
   const counts = { critical: 0, warning: 0, healthy: 0, unknown: 0 };
   for (const e of engines) counts[e.status in counts ? e.status : "unknown"] += 1;
-  summaryEl.innerHTML = `<strong>${engines.length}</strong> engines · ` +
+  const summary = `<strong>${engines.length}</strong> engines · ` +
     `<span class="count count-critical">${counts.critical} critical</span> · ` +
     `<span class="count count-warning">${counts.warning} warning</span> · ` +
     `<span class="count count-healthy">${counts.healthy} healthy</span>` +
     (counts.unknown ? ` · ${counts.unknown} without prediction` : "") +
     (shown.length !== engines.length ? ` — showing ${shown.length}` : "");
+  // A live region: rewrite it only when it changes, or screen readers repeat it every poll.
+  if (summaryEl.innerHTML !== summary) summaryEl.innerHTML = summary;
+  markSortedColumn();
   window.__fleet.renderMs = performance.now() - t0;
   window.__fleet.rows = shown.length;
 }
