@@ -12,8 +12,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import Select, case, delete, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Select, bindparam, case, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -52,6 +51,30 @@ ENGINE_SORTS: dict[str, Any] = {
     "last_cycle": EngineRow.last_cycle,
     "status": EngineRow.status,
 }
+
+
+# Hot-path statements, built once: constructing SQLAlchemy statements per call costs more than
+# running them (ingestion runs these for every request).
+_ENGINES = EngineRow.__table__
+_READINGS = ReadingRow.__table__
+_PREDICTIONS = PredictionRow.__table__
+_SQL_LAST_CYCLE = select(_ENGINES.c.last_cycle).where(_ENGINES.c.id == bindparam("e"))
+_SQL_NEW_ENGINE = _ENGINES.insert()
+_SQL_EXISTING = select(_READINGS.c.cycle, *(_READINGS.c[f] for f in MEASUREMENT_FIELDS)).where(
+    _READINGS.c.engine_id == bindparam("e"), _READINGS.c.cycle.between(bindparam("lo"), bindparam("hi")))
+_SQL_INSERT_READINGS = _READINGS.insert()
+_SQL_BUMP_ENGINE = _ENGINES.update().where(_ENGINES.c.id == bindparam("e")).values(
+    n_readings=_ENGINES.c.n_readings + bindparam("n"), last_reading_at=bindparam("now"),
+    last_cycle=case((_ENGINES.c.last_cycle.is_(None), bindparam("hi")),
+                    (_ENGINES.c.last_cycle < bindparam("hi"), bindparam("hi")), else_=_ENGINES.c.last_cycle))
+_SQL_INSERT_PREDICTION = _PREDICTIONS.insert()
+_SQL_CURRENT_PREDICTION = _ENGINES.update().where(
+    _ENGINES.c.id == bindparam("e"),
+    or_(_ENGINES.c.predicted_cycle.is_(None), _ENGINES.c.predicted_cycle <= bindparam("cycle")),
+).values(rul=bindparam("rul"), lower=bindparam("lower"), upper=bindparam("upper"), status=bindparam("status"),
+         model_version=bindparam("model_version"), predicted_cycle=bindparam("cycle"), predicted_at=bindparam("now"))
+_SQL_ACTIVE_ALERTS = select(AlertRow.__table__.c.id, AlertRow.__table__.c.kind, AlertRow.__table__.c.severity).where(
+    AlertRow.__table__.c.engine_id == bindparam("e"), AlertRow.__table__.c.status.in_(ACTIVE_ALERT))
 
 
 def _same(a: float, b: float | None) -> bool:
@@ -118,17 +141,6 @@ class FleetStore:
                         break
         return results
 
-    def _insert_ignore(self, session: Session, row: dict[str, Any]) -> None:
-        # A new engine may be created by two concurrent ingests: let one win, silently.
-        dialect = self.db.dialect
-        if dialect == "postgresql":
-            session.execute(postgresql.insert(EngineRow).values(**row).on_conflict_do_nothing())
-        elif dialect == "sqlite":
-            session.execute(sqlite.insert(EngineRow).values(**row).on_conflict_do_nothing())
-        elif session.get(EngineRow, row["id"]) is None:
-            session.add(EngineRow(**row))
-            session.flush()
-
     # ------------------------------------------------------------------ engines
     def upsert_engine(self, engine_id: str, tags: dict[str, Any] | None = None,
                       model_family: str | None = None) -> EngineRecord:
@@ -190,43 +202,40 @@ class FleetStore:
 
     def _add_batch(self, s: Session, batch: ReadingBatch) -> StoredBatch:
         now = utcnow()
-        self._insert_ignore(s, {"id": batch.engine_id, "tags": {}, "n_readings": 0, "status": "unknown",
-                                "created_at": now})
+        conn = s.connection()
+        eid = batch.engine_id
         lo, hi = int(batch.cycles[0]), int(batch.cycles[-1])
-        stored = s.execute(
-            select(ReadingRow.cycle, *_COLS).where(ReadingRow.engine_id == batch.engine_id,
-                                                   ReadingRow.cycle.between(lo, hi))
-        ).all()
-        existing = {row[0]: row[1:] for row in stored}
+        previous = conn.execute(_SQL_LAST_CYCLE, {"e": eid}).first()
+        if previous is None:
+            # A new engine. Two processes may race to create it: the loser's unique violation
+            # rolls back its savepoint and run_group retries it, finding the engine.
+            conn.execute(_SQL_NEW_ENGINE, {"id": eid, "tags": {}, "n_readings": 0, "status": "unknown",
+                                           "created_at": now})
+            existing: dict[int, Sequence[Any]] = {}
+        else:
+            existing = {row[0]: row[1:] for row in conn.execute(_SQL_EXISTING, {"e": eid, "lo": lo, "hi": hi})}
+        last_before = None if previous is None else previous[0]
         fresh: list[dict[str, Any]] = []
         duplicates = 0
         for cycle, values in zip(batch.cycles.tolist(), batch.values.tolist(), strict=True):
             old = existing.get(cycle)
             if old is None:
-                rec: dict[str, Any] = {"engine_id": batch.engine_id, "cycle": cycle, "received_at": now}
+                rec: dict[str, Any] = {"engine_id": eid, "cycle": cycle, "received_at": now}
                 rec.update({f: (None if math.isnan(v) else v) for f, v in zip(MEASUREMENT_FIELDS, values, strict=True)})
                 fresh.append(rec)
                 continue
             for name, new, was in zip(MEASUREMENT_FIELDS, values, old, strict=True):
                 if not _same(new, was):
                     raise ConflictError(
-                        f"engine {batch.engine_id!r} cycle {cycle}: {name}={new:g} conflicts with the stored "
+                        f"engine {eid!r} cycle {cycle}: {name}={new:g} conflicts with the stored "
                         f"{name}={was if was is not None else 'missing'}; a resend must be identical"
                     )
             duplicates += 1
-        previous = s.scalar(select(EngineRow.last_cycle).where(EngineRow.id == batch.engine_id))
         if fresh:
-            s.execute(insert(ReadingRow), fresh)
-            s.execute(
-                update(EngineRow).where(EngineRow.id == batch.engine_id).values(
-                    n_readings=EngineRow.n_readings + len(fresh),
-                    last_reading_at=now,
-                    last_cycle=case((EngineRow.last_cycle.is_(None), hi), (EngineRow.last_cycle < hi, hi),
-                                    else_=EngineRow.last_cycle),
-                )
-            )
-        last = hi if previous is None else max(hi, previous)
-        return StoredBatch(batch.engine_id, len(fresh), duplicates, last, previous)
+            conn.execute(_SQL_INSERT_READINGS, fresh)
+            conn.execute(_SQL_BUMP_ENGINE, {"e": eid, "n": len(fresh), "now": now, "hi": hi})
+        last = hi if last_before is None else max(hi, last_before)
+        return StoredBatch(eid, len(fresh), duplicates, last, last_before)
 
     def history(self, engine_ids: Sequence[str], n: int) -> list[History]:
         """Each engine's latest ``n`` readings, oldest first."""
@@ -270,20 +279,19 @@ class FleetStore:
         def run(s: Session) -> list[AlertChange]:
             changes: list[AlertChange] = []
             now = utcnow()
+            conn = s.connection()
             for sc in scores:
                 p = sc.prediction
                 if p is not None:
-                    s.add(PredictionRow(engine_id=p.engine_id, cycle=p.cycle, rul=p.rul, lower=p.lower, upper=p.upper,
-                                        confidence=p.confidence, status=p.status, model_version=p.model_version,
-                                        created_at=now))
+                    conn.execute(_SQL_INSERT_PREDICTION, {
+                        "engine_id": p.engine_id, "cycle": p.cycle, "rul": p.rul, "lower": p.lower, "upper": p.upper,
+                        "confidence": p.confidence, "status": p.status, "model_version": p.model_version,
+                        "created_at": now})
                     # Only a prediction at least as recent as the stored one becomes current
                     # (two concurrent ingests of one engine may finish out of order).
-                    s.execute(
-                        update(EngineRow).where(EngineRow.id == p.engine_id, or_(
-                            EngineRow.predicted_cycle.is_(None), EngineRow.predicted_cycle <= p.cycle,
-                        )).values(rul=p.rul, lower=p.lower, upper=p.upper, status=p.status,
-                                  model_version=p.model_version, predicted_cycle=p.cycle, predicted_at=now)
-                    )
+                    conn.execute(_SQL_CURRENT_PREDICTION, {
+                        "e": p.engine_id, "cycle": p.cycle, "rul": p.rul, "lower": p.lower, "upper": p.upper,
+                        "status": p.status, "model_version": p.model_version, "now": now})
                 changes.extend(self._sync_alerts(s, sc, now))
             return changes
 
@@ -292,13 +300,13 @@ class FleetStore:
     def _sync_alerts(self, s: Session, sc: EngineScore, now: datetime) -> list[AlertChange]:
         if not sc.conditions:
             return []
-        active = {a.kind: a for a in s.scalars(
-            select(AlertRow).where(AlertRow.engine_id == sc.engine_id, AlertRow.status.in_(ACTIVE_ALERT),
-                                   AlertRow.kind.in_(list(sc.conditions)))
-        )}
+        # The common case — nothing active, nothing holds — costs one cheap query, no ORM objects.
+        active_ids = {kind: i for i, kind, _ in s.connection().execute(_SQL_ACTIVE_ALERTS, {"e": sc.engine_id})}
+        if not active_ids and all(c is None for c in sc.conditions.values()):
+            return []
         changes = []
         for kind, cond in sc.conditions.items():
-            row = active.get(kind)
+            row = s.get(AlertRow, active_ids[kind]) if kind in active_ids else None
             if cond is not None and row is None:
                 row = AlertRow(engine_id=sc.engine_id, kind=kind, severity=cond.severity, status="open",
                                message=cond.message, details=cond.details, opened_at=now, updated_at=now)
