@@ -48,6 +48,7 @@ class ServerHooks:
     on_startup: Sequence[Callable[[PredictionService], Awaitable[None]]] = ()
     on_shutdown: Sequence[Callable[[PredictionService], Awaitable[None]]] = ()
     configure_app: Sequence[Callable[[Any], None]] = ()  # called with the FastAPI app (CORS, app.state)
+    ingestor: Any = None  # the gRPC IngestReadings back end (prognos.fleet.Ingestor)
 # -----------------------------------------------------------------------------------------------
 
 
@@ -66,7 +67,7 @@ class _Grpc:
     port: int
 
 
-def _build_grpc(service: PredictionService, settings: Settings) -> _Grpc | None:
+def _build_grpc(service: PredictionService, settings: Settings, ingestor: Any = None) -> _Grpc | None:
     """The gRPC engineer's server, bound to ``grpc_port``; None (REST only) if it is not installed."""
     try:
         from prognos.serving.grpc.health import ReadinessHealth
@@ -75,7 +76,7 @@ def _build_grpc(service: PredictionService, settings: Settings) -> _Grpc | None:
         log.warning("grpc server not available; serving REST only", reason=str(exc))
         return None
     health = ReadinessHealth(service)
-    server = build_server(service, settings, health=health)
+    server = build_server(service, settings, ingestor, health=health)
     return _Grpc(server, health, add_port(server, settings.host, settings.grpc_port))
 
 
@@ -104,7 +105,7 @@ async def serve(settings: Settings, hooks: ServerHooks = ServerHooks()) -> None:
         app = create_app(settings, service, authenticator, hooks.routers)
         for configure in hooks.configure_app:
             configure(app)
-        port, grpc_server = settings.http_port, _build_grpc(service, settings)
+        port, grpc_server = settings.http_port, _build_grpc(service, settings, hooks.ingestor)
     http = _Uvicorn(uvicorn.Config(app, host=settings.host, port=port, log_config=None, access_log=False,
                                    lifespan="off", timeout_graceful_shutdown=max(0.1, settings.shutdown_grace_s)))
 

@@ -119,4 +119,4 @@ def server_hooks(settings: Settings) -> Any:
 
     return ServerHooks(routers=[*fleet.routers, build_web_router(settings)], authenticator=fleet.authenticator,
                        on_startup=[on_startup],
-                       on_shutdown=[on_shutdown], configure_app=[configure])
+                       on_shutdown=[on_shutdown], configure_app=[configure], ingestor=fleet.ingestor)

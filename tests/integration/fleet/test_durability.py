@@ -26,6 +26,7 @@ PROGNOS = [sys.executable, "-m", "prognos.cli"]
 class Env:
     env: dict[str, str]
     url: str
+    grpc_target: str
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*PROGNOS, *args], env=self.env, capture_output=True, text=True, timeout=60)
@@ -47,12 +48,12 @@ class Env:
 
 @pytest.fixture
 def env(tmp_path: Path, tiny_bundle: Path) -> Iterator[Env]:
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     e = dict(os.environ, PROGNOS_DATA_DIR=str(tmp_path / "state"), PROGNOS_BUNDLE=str(tiny_bundle),
-             PROGNOS_HTTP_PORT=str(port), PROGNOS_GRPC_PORT=str(free_port()), PROGNOS_LOG_LEVEL="WARNING",
+             PROGNOS_HTTP_PORT=str(port), PROGNOS_GRPC_PORT=str(grpc_port), PROGNOS_LOG_LEVEL="WARNING",
              PROGNOS_RATE_LIMIT_PER_S="0")
     e.pop("PROGNOS_DATABASE_URL", None)
-    yield Env(e, f"http://127.0.0.1:{port}")
+    yield Env(e, f"http://127.0.0.1:{port}", f"127.0.0.1:{grpc_port}")
 
 
 def test_every_acknowledged_reading_survives_kill_9(env: Env) -> None:
@@ -106,6 +107,15 @@ def test_every_acknowledged_reading_survives_kill_9(env: Env) -> None:
                 original = {row["cycle"]: row for row in sent[engine]}
                 for cyc in cycles:  # and stored exactly as sent
                     assert {k: by_cycle[cyc][k] for k in original[cyc]} == original[cyc]
+            # the same server stores readings streamed over gRPC, through the same ingestion code
+            from prognos.serving.grpc.client import RulClient
+
+            rows = engine_readings(seed=50)[:12]
+            counts = RulClient(env.grpc_target).ingest([{"engine_id": "grpc-1", "sensor_data": rows[:8]},
+                                                        {"engine_id": "grpc-1", "sensor_data": rows[4:]}])
+            assert (counts.accepted, counts.duplicates) == (12, 4)
+            engine = c.get("/api/v1/engines/grpc-1").json()
+            assert engine["n_readings"] == 12 and engine["latest_prediction"]["cycle"] == 12
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(20)
