@@ -47,6 +47,10 @@ class PageErrors:
 
 @pytest.fixture()
 def new_page(browser: Any) -> Iterator[Any]:
+    from playwright.sync_api import expect
+
+    # Pages refresh every few seconds and the machine may be busy: wait as long for assertions as for actions.
+    expect.set_options(timeout=UI_TIMEOUT_MS)
     contexts = []
 
     def make(viewport: dict[str, int] = DESKTOP, key: str | None = None) -> Any:

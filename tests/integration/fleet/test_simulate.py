@@ -111,15 +111,16 @@ def test_payload_carries_every_channel_by_name_and_drops_missing_ones() -> None:
 
 def test_paces_each_engine_at_the_requested_speed(stub: Stub) -> None:
     fleet = synthetic_fleet(3, seed=1, id_prefix="P")
-    summary = simulate(stub.url, None, fleet, speed=20.0, max_cycles=8)
-    assert summary.ok and summary.readings_sent == 24
+    summary = simulate(stub.url, None, fleet, speed=10.0, max_cycles=6)
+    assert summary.ok and summary.readings_sent == 18
     for eid, times in stub.times.items():
-        assert stub.received[eid] == list(range(1, 9))
-        # 8 cycles at 20 cycles/s: the last one is due 7/20 s after the first.
-        assert times[-1] - times[0] >= 0.3, f"{eid} replayed too fast: {times[-1] - times[0]:.3f} s"
-    # Kept up with the schedule, so one reading per request rather than catch-up batches.
-    assert all(n == 1 for _, n in stub.requests)
-    assert summary.elapsed_s < 3.0
+        assert stub.received[eid] == list(range(1, 7))
+        # 6 cycles at 10 cycles/s: the last one is due 5/10 s after the first.
+        assert times[-1] - times[0] >= 0.4, f"{eid} replayed too fast: {times[-1] - times[0]:.3f} s"
+    # Keeping up with the schedule means about one reading per request, not one catch-up batch
+    # (a loaded machine may make an engine late once or twice: then it sends two).
+    assert len(stub.requests) >= 0.75 * 18
+    assert summary.elapsed_s < 10.0
 
 
 def test_retries_busy_answers_and_sends_each_reading_once(stub: Stub) -> None:
@@ -167,7 +168,7 @@ def test_stop_event_ends_the_replay_early(stub: Stub) -> None:
     timer.join()
     assert summary.stopped and not summary.fatal and summary.engines_failed == 0
     assert 0 < summary.readings_sent < summary.readings_total
-    assert summary.elapsed_s < 2.0
+    assert summary.elapsed_s < 5.0  # stopped after 0.4 s of a replay that would take ~20 s
     assert "stopped early" in summary.describe()
 
 
