@@ -49,10 +49,13 @@ if (requireKey()) {
   restore();
   const p = poll(load);
   document.getElementById("alert-filters").addEventListener("submit", (ev) => ev.preventDefault());
+  let typing = null;
   for (const el of [statusSel, sevSel, engineIn]) {
     el.addEventListener(el === engineIn ? "input" : "change", () => {
       save();
-      p.refresh();
+      // One request once typing pauses, not one per keystroke.
+      clearTimeout(typing);
+      typing = setTimeout(() => p.refresh(), el === engineIn ? 300 : 0);
     });
   }
   bindAlertActions(listEl, msgEl, () => p.refresh());
