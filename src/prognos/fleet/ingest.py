@@ -22,7 +22,7 @@ import numpy as np
 from prognos.config import Settings
 from prognos.data.cmapss import parse_readings_text
 from prognos.data.schema import MEASUREMENT_FIELDS
-from prognos.data.validation import ReadingSpec, validate_sequence
+from prognos.data.validation import ReadingSpec, ValidSequence, validate_sequence
 from prognos.errors import NotFoundError, PrognosError, ValidationError
 from prognos.fleet.alerts import AlertRules
 from prognos.fleet.committer import GroupCommitter
@@ -165,9 +165,15 @@ class Ingestor:
     async def _predict(self, histories: Sequence[History]) -> dict[str, PredictionRecord]:
         if self.service is None:
             return {}
-        from prognos.data.validation import ValidSequence
 
-        ready = [h for h in histories if len(h)]
+        required = [MEASUREMENT_FIELDS.index(f) for f in self.service.predictor.spec.required]
+        ready = []
+        for h in histories:
+            # Readings stored while no model was loaded were checked for structure only: leave out
+            # rows that lack a channel this model needs rather than feed it NaN.
+            usable = ~np.isnan(h.values[:, required]).any(axis=1)
+            if usable.any():
+                ready.append(h if usable.all() else History(h.engine_id, h.cycles[usable], h.values[usable]))
         served = await self.service.predict_valid([h.engine_id for h in ready],
                                                   [ValidSequence(h.values, h.cycles) for h in ready])
         out = {}

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import Select, bindparam, case, delete, func, or_, select
+from sqlalchemy import Select, Table, bindparam, case, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -55,9 +55,9 @@ ENGINE_SORTS: dict[str, Any] = {
 
 # Hot-path statements, built once: constructing SQLAlchemy statements per call costs more than
 # running them (ingestion runs these for every request).
-_ENGINES = EngineRow.__table__
-_READINGS = ReadingRow.__table__
-_PREDICTIONS = PredictionRow.__table__
+_ENGINES: Table = EngineRow.__table__  # type: ignore[assignment]
+_READINGS: Table = ReadingRow.__table__  # type: ignore[assignment]
+_PREDICTIONS: Table = PredictionRow.__table__  # type: ignore[assignment]
 _SQL_LAST_CYCLE = select(_ENGINES.c.last_cycle).where(_ENGINES.c.id == bindparam("e"))
 _SQL_NEW_ENGINE = _ENGINES.insert()
 _SQL_EXISTING = select(_READINGS.c.cycle, *(_READINGS.c[f] for f in MEASUREMENT_FIELDS)).where(

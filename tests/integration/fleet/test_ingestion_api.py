@@ -6,10 +6,12 @@ import concurrent.futures
 
 import pytest
 
+from prognos.config import Settings
 from prognos.data.schema import SENSOR_FIELDS
 from prognos.data.synthetic import synthetic_fleet
+from prognos.serving.service import PredictionService
 from tests.helpers import cmapss_text
-from tests.integration.fleet.conftest import LiveApp
+from tests.integration.fleet.conftest import LiveApp, start_live_app
 from tests.integration.fleet.readings import engine_readings
 
 
@@ -150,3 +152,26 @@ def test_engines_listing_readings_paging_and_predictions_history(live: LiveApp) 
         assert c.get("/api/v1/engines", params={"sort": "colour"}).status_code == 422
         assert c.get("/api/v1/engines/nope").status_code == 404
         assert c.get("/api/v1/engines/nope/readings").status_code == 404
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_ingestion_works_without_a_model_and_scores_once_one_is_loaded(fleet_settings: Settings,
+                                                                       service: PredictionService) -> None:
+    app = start_live_app(fleet_settings, PredictionService(fleet_settings))  # nothing loaded yet
+    rows = engine_readings()
+    try:
+        with app.client(app.key("operator")) as c:
+            needed = service.predictor.spec.required[-1]
+            partial = [{k: v for k, v in r.items() if k != needed} for r in rows[:10]]  # a model input missing
+            r = c.post("/api/v1/engines/e1/readings", json=partial)
+            assert r.status_code == 201 and r.json()["predictions"] == []
+            assert "no model" in r.json()["prediction_error"]
+            app.fleet.bind(service)  # the model finished loading
+            r = c.post("/api/v1/engines/e1/readings", json=rows[10:20])
+            [p] = r.json()["predictions"]
+            # scored on the complete readings only: the same as a model that never saw cycles 1-10
+            alone = service.predictor.predict_sequences(["e1"], [service.predictor.validate(rows[10:20])])[0]
+            assert p["cycle"] == 20 and p["rul"] == pytest.approx(alone.rul)
+            assert c.get("/api/v1/engines/e1/readings").json()["total"] == 20
+    finally:
+        app.stop()

@@ -159,3 +159,29 @@ def test_retention_deletes_old_rows_but_keeps_each_engines_latest_window(store: 
     assert old.cycles.tolist() == [16, 17, 18, 19, 20]
     assert new.cycles.tolist() == [1, 2, 3]  # recent: untouched
     assert [p["cycle"] for p in store.predictions("old").items] == [16, 17, 18, 19, 20]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_retention_job_runs_on_its_schedule(store: FleetStore) -> None:
+    import asyncio
+    import time
+
+    from prognos.fleet.retention import RetentionJob
+
+    store.add_readings([batch("old", list(range(1, 11)))])
+    with store.db.write_sessions.begin() as s:
+        s.execute(update(ReadingRow).values(received_at=utcnow() - timedelta(days=30)))
+
+    async def run() -> RetentionJob:
+        job = RetentionJob(store, days=7, keep_latest=3, interval_s=0.05)
+        job.start()
+        deadline = time.monotonic() + 10
+        while len(job.runs) < 2:  # ran, and ran again on schedule
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        await job.stop()
+        return job
+
+    job = asyncio.run(run())
+    assert job.runs[0].readings_deleted == 7 and job.runs[1].readings_deleted == 0
+    assert store.history(["old"], 100)[0].cycles.tolist() == [8, 9, 10]
