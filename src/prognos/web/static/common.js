@@ -182,9 +182,13 @@ export function poll(fn) {
   const live = document.getElementById("live");
   let timer = null;
   let running = false;
+  let again = false; // a refresh asked for while a poll was in flight (e.g. right after a button)
   async function tick() {
     clearTimeout(timer);
-    if (running) return;
+    if (running) {
+      again = true;
+      return;
+    }
     running = true;
     try {
       await fn();
@@ -202,7 +206,12 @@ export function poll(fn) {
       showBanner(err instanceof ApiError ? err.message : "Cannot reach the server: " + err.message);
     } finally {
       running = false;
-      if (!document.hidden) timer = setTimeout(tick, config.pollMs);
+      if (again) {
+        again = false;
+        tick();
+      } else if (!document.hidden) {
+        timer = setTimeout(tick, config.pollMs);
+      }
     }
   }
   document.addEventListener("visibilitychange", () => {
