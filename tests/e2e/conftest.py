@@ -86,7 +86,10 @@ def live_server(chromium_path: str, tiny_bundle: Path, tmp_path_factory: pytest.
     http_port, grpc_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROGNOS_")}
     env.update(PROGNOS_DATA_DIR=str(data_dir), PROGNOS_HTTP_PORT=str(http_port), PROGNOS_GRPC_PORT=str(grpc_port),
-               PROGNOS_LOG_LEVEL="WARNING", PROGNOS_HOST="127.0.0.1")
+               PROGNOS_LOG_LEVEL="WARNING", PROGNOS_HOST="127.0.0.1",
+               # A margin for the seconds-trained tiny model: engines replayed to failure must open a
+               # critical alert even if its intervals are wide (the rule itself is tested elsewhere).
+               PROGNOS_ALERT_CRITICAL_RUL="25", PROGNOS_ALERT_WARNING_RUL="50")
     # Keys first: the CLI and the server share the database through the same environment.
     operator_key, viewer_key = _create_key(env, "operator"), _create_key(env, "viewer")
     log = data_dir / "server.log"
