@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from prognos.errors import ConfigError, ConflictError, NotFoundError
+from prognos.errors import ConfigError, ConflictError, NotFoundError, PrognosError
 
 __all__ = [
     "ArtifactStore",
@@ -38,12 +38,17 @@ __all__ = [
     "MemoryStore",
     "S3Store",
     "StaleWriteError",
+    "StoreError",
     "open_store",
 ]
 
 
 class StaleWriteError(ConflictError):
     """A conditional write lost a race: the object changed since it was read."""
+
+
+class StoreError(PrognosError):
+    """The store cannot be used: no such bucket or directory, no access, no credentials, unreachable."""
 
 
 @dataclass(frozen=True)
@@ -116,8 +121,12 @@ class LocalStore:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         # One lock for the whole store: conditional writes are rare (index updates) and short.
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "a+b") as fh:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fh = open(self.root / ".lock", "a+b")  # noqa: SIM115 - closed by the with below
+        except OSError as exc:
+            raise StoreError(f"{self.root}: cannot use it as a registry ({exc.strerror or exc})") from None
+        with fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
@@ -133,8 +142,11 @@ class LocalStore:
 
     def _replace(self, path: Path, data: bytes) -> None:
         # Readers see the old or the new file, never a half-written one.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        except OSError as exc:  # read-only, no permission, a file where a directory should be
+            raise StoreError(f"{path.parent}: cannot write the registry there ({exc.strerror or exc})") from None
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -251,12 +263,27 @@ class S3Store:
         response = getattr(exc, "response", None) or {}
         return str(response.get("Error", {}).get("Code", ""))
 
-    def read(self, key: str) -> Blob | None:
+    @contextlib.contextmanager
+    def _errors(self, key: str = "") -> Iterator[None]:
+        """boto3's exceptions (no bucket, no credentials, unreachable endpoint…) as one-line StoreErrors."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
-            obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-        except self.client.exceptions.NoSuchKey:
-            return None
-        return Blob(obj["Body"].read(), obj["ETag"])
+            yield
+        except ClientError as exc:
+            err = exc.response.get("Error", {})
+            where = f"{self.url}/{key}" if key else self.url
+            raise StoreError(f"{where}: {err.get('Code', '?')}: {err.get('Message', exc)}") from None
+        except BotoCoreError as exc:
+            raise StoreError(f"{self.url}: {exc}") from None
+
+    def read(self, key: str) -> Blob | None:
+        with self._errors(key):
+            try:
+                obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            except self.client.exceptions.NoSuchKey:
+                return None
+            return Blob(obj["Body"].read(), obj["ETag"])
 
     def write(self, key: str, data: bytes, *, expect: str | None = None, create: bool = False) -> str:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key), "Body": data}
@@ -264,32 +291,43 @@ class S3Store:
             args["IfNoneMatch"] = "*"
         if expect is not None:
             args["IfMatch"] = expect
-        try:
-            return str(self.client.put_object(**args)["ETag"])
-        except Exception as exc:
-            # 412: the condition failed; 409 ConditionalRequestConflict: a concurrent conditional write;
-            # NoSuchKey: If-Match on an object that was deleted meanwhile.
-            code = self._code(exc)
-            if code in ("PreconditionFailed", "ConditionalRequestConflict") or (expect and code == "NoSuchKey"):
-                raise StaleWriteError(f"{self.url}/{key}: changed since it was read") from None
-            raise
+        with self._errors(key):
+            try:
+                return str(self.client.put_object(**args)["ETag"])
+            except Exception as exc:
+                # 412: the condition failed; 409 ConditionalRequestConflict: a concurrent conditional
+                # write; NoSuchKey: If-Match on an object that was deleted meanwhile.
+                code = self._code(exc)
+                if code in ("PreconditionFailed", "ConditionalRequestConflict") or (expect and code == "NoSuchKey"):
+                    raise StaleWriteError(f"{self.url}/{key}: changed since it was read") from None
+                raise
 
     def upload(self, key: str, path: Path) -> None:
-        self.client.upload_file(str(path), self.bucket, self._key(key))
+        with self._errors(key):
+            try:
+                self.client.upload_file(str(path), self.bucket, self._key(key))
+            except Exception as exc:  # s3transfer wraps the ClientError; unwrap it for _errors
+                cause = exc.__cause__ or exc.__context__
+                if type(exc).__name__ == "S3UploadFailedError" and cause is not None:
+                    raise cause from None
+                raise
 
     def download(self, key: str, path: Path) -> None:
-        try:
-            self.client.download_file(self.bucket, self._key(key), str(path))
-        except Exception as exc:
-            if self._code(exc) in ("404", "NoSuchKey"):
-                raise NotFoundError(f"{self.url}/{key}: no such object") from None
-            raise
+        with self._errors(key):
+            try:
+                self.client.download_file(self.bucket, self._key(key), str(path))
+            except Exception as exc:
+                if self._code(exc) in ("404", "NoSuchKey"):
+                    raise NotFoundError(f"{self.url}/{key}: no such object") from None
+                raise
 
     def list_keys(self, prefix: str = "") -> list[str]:
         base = f"{self.prefix}/" if self.prefix else ""
         found: list[str] = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base + prefix):
-            found.extend(obj["Key"][len(base) :] for obj in page.get("Contents", []))
+        with self._errors():
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base + prefix)
+            for page in pages:
+                found.extend(obj["Key"][len(base) :] for obj in page.get("Contents", []))
         return sorted(found)
 
 

@@ -97,3 +97,12 @@ def test_registry_option_and_env_select_the_location(prognos: Callable[..., Run]
     assert _listed(prognos("models", "list", "--format", "json")) == []
     monkeypatch.setenv("PROGNOS_REGISTRY_DIR", str(elsewhere))
     assert _listed(prognos("models", "list", "--format", "json")) == [(1, "pending", ["candidate"])]
+
+
+def test_an_unreachable_s3_registry_is_one_line(prognos: Callable[..., Run]) -> None:
+    from moto import mock_aws
+
+    with mock_aws():
+        r = prognos("models", "list", "--registry", "s3://no-such-bucket-here/models")
+    assert r.code == 1 and "Traceback" not in r.err
+    assert r.err.startswith("error: s3://no-such-bucket-here/models/index.json: NoSuchBucket")

@@ -112,3 +112,26 @@ def test_open_store_parses_locations(tmp_path: Path) -> None:
         open_store("s3:///prefix", s3_client=object())
     with pytest.raises(ConfigError, match="gs://x"):
         open_store("gs://x/y")
+
+
+def test_a_missing_bucket_is_one_store_error(s3_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from prognos.lifecycle.stores import StoreError
+
+    s = S3Store("no-such-bucket-here", "reg", s3_client)
+    src = tmp_path / "f"
+    src.write_bytes(b"x")
+    for call in (lambda: s.read("index.json"), lambda: s.write("index.json", b"{}", create=True),
+                 lambda: s.upload("bundles/a/f", src), s.list_keys):
+        with pytest.raises(StoreError, match=r"s3://no-such-bucket-here/reg.*NoSuchBucket"):
+            call()
+
+
+def test_an_unusable_directory_is_one_store_error(tmp_path: Path) -> None:
+    from prognos.lifecycle.stores import StoreError
+
+    (tmp_path / "file").write_text("not a directory")
+    s = LocalStore(tmp_path / "file" / "registry")
+    with pytest.raises(StoreError, match="cannot"):
+        s.write("index.json", b"{}", create=True)
+    with pytest.raises(StoreError, match="cannot write the registry there"):
+        s.write("index.json", b"{}")
