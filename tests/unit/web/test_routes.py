@@ -98,3 +98,12 @@ def test_scripts_import_only_sibling_modules() -> None:
         if name.endswith(".js"):
             for target in re.findall(r'from\s+"([^"]+)"', text):
                 assert target.startswith("./") and f"static/{target[2:]}" in _package_files(), (name, target)
+
+
+def test_public_names() -> None:
+    import prognos.fleet.simulate as simulate_module
+    import prognos.web as web
+
+    assert web.__all__ == ["build_router"]
+    assert sorted(simulate_module.__all__) == ["SimulationError", "SimulationSummary", "load_replay_fleet",
+                                               "reading_payload", "simulate", "simulate_async"]
