@@ -88,7 +88,10 @@ def test_sign_in_fleet_engine_detail_and_acknowledge(live_server: LiveServer, op
     engine_id = alert["engine_id"]
     page = new_page()
 
-    # Without a key every page sends the visitor to sign in, remembering where they were going.
+    # The server's front door is the dashboard; without a key it asks for one.
+    page.goto(live_server.url + "/")
+    page.wait_for_url("**/ui/signin?next=%2Fui%2Ffleet")
+    # Every page sends a visitor without a key to sign in, remembering where they were going.
     page.goto(live_server.url + "/ui/alerts")
     page.wait_for_url("**/ui/signin?next=%2Fui%2Falerts")
     page.get_by_label("API key").fill("pk_not-a-real-key")
