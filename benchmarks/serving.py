@@ -6,8 +6,9 @@ Prints a dated markdown table with the machine: in-process single-window latency
 (one ONNX thread), REST and gRPC latency and achieved throughput at fixed offered rates from a
 separate load-generating process over loopback, the serving process's peak RSS, start-to-ready
 time, and side by side the naive design (PyTorch eager ``model(x)`` per request in the handler, no
-batching, no cache). Without ``--bundle`` it trains a small 5-member CNN ensemble on synthetic data
-(window 30, the default architecture; weights barely matter for speed).
+batching, no cache). Without ``--bundle`` it briefly trains a bundle with the shipped training
+defaults (5 members, window 30; ``--model cnn`` for another network) on synthetic data; weights do
+not change the cost.
 
 Latencies are in milliseconds; open-loop load is measured from each request's *scheduled* send
 time, so a server that falls behind shows it (no coordinated omission).
@@ -26,8 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,7 @@ class LoadResult:
     achieved_rps: float
     p50_ms: float
     p99_ms: float
+    error_kinds: dict[str, int] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------- inputs
@@ -80,12 +83,13 @@ def machine() -> dict[str, str]:
             "load_average": " ".join(f"{x:.1f}" for x in os.getloadavg())}
 
 
-def build_bundle(out: Path) -> Path:
+def build_bundle(out: Path, model: str | None) -> Path:
     from prognos.data.synthetic import synthetic_fleet
     from prognos.training.config import TrainConfig
     from prognos.training.run import train_bundle_from_readings
 
-    cfg = TrainConfig(folds=5, epochs=2, patience=2, holdout=0.0, threads=1)
+    # The shipped training defaults (architecture, window, 5 members), briefly trained.
+    cfg = TrainConfig(folds=5, epochs=2, patience=2, holdout=0.0, threads=1, **({"model": model} if model else {}))
     train_bundle_from_readings(synthetic_fleet(30, seed=5), "SYNTH", out, cfg, log=lambda m: None)
     return out
 
@@ -156,20 +160,33 @@ def in_process(bundle: Path, bodies: list[dict[str, Any]]) -> dict[str, Any]:
     return {"raw": raw, "service": full, "batch": batch, "window": predictor.window, "n_features": shape[1]}
 
 
+def naive_network(m: Any) -> Any:
+    """The bundle's architecture in PyTorch (same members, untrained: weights do not change the cost)."""
+    from prognos.training.networks import Ensemble, build_network
+    from prognos.training.trainer import architectures
+
+    archs = architectures(m.model["name"])
+    params = m.model.get("params") or {}
+    nf = len(m.feature_names)
+    members = []
+    for _ in range(int(m.model.get("members", 1))):
+        for arch in archs:
+            p = params.get(arch, {}) if len(archs) > 1 else params
+            members.append(build_network(arch, nf, m.window, **(p if isinstance(p, dict) else {})))
+    return Ensemble(members, m.rul_cap).eval()
+
+
 def naive(bundle: Path, bodies: list[dict[str, Any]]) -> dict[str, Any]:
     """The planning documents' design: the framework model called per request in the handler."""
     import torch
 
     from prognos.serving.predictor import Predictor
-    from prognos.training.networks import Ensemble, build_network
 
     torch.set_num_threads(1)
     predictor = Predictor.from_path(bundle)
     m = predictor.bundle.manifest
     nf = len(m.feature_names)
-    # Same architecture as the bundle's network (weights do not change the cost).
-    model = Ensemble([build_network(m.model["name"], nf, m.window, **m.model.get("params", {}))
-                      for _ in range(int(m.model.get("members", 1)))], m.rul_cap).eval()
+    model = naive_network(m)
 
     def handle(b: dict[str, Any]) -> float:
         seq = predictor.validate(b["sensor_data"])
@@ -196,13 +213,11 @@ def naive(bundle: Path, bodies: list[dict[str, Any]]) -> dict[str, Any]:
 def naive_process(bundle: Path) -> dict[str, float]:
     """Start-to-ready and peak RSS of a process that serves the naive way (imports torch, builds the model)."""
     code = (
-        "import time, json, resource; t=time.perf_counter(); import torch, numpy as np;"
+        "import time, json, resource, sys; t=time.perf_counter(); import torch;"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r}); from serving import naive_network;"
         "from prognos.serving.predictor import Predictor;"
-        "from prognos.training.networks import Ensemble, build_network;"
-        f"p=Predictor.from_path('{bundle}'); m=p.bundle.manifest; nf=len(m.feature_names);"
-        "net=Ensemble([build_network(m.model['name'], nf, m.window, **m.model.get('params', {})) "
-        "for _ in range(int(m.model.get('members', 1)))], m.rul_cap).eval();"
-        "torch.set_num_threads(1);\nwith torch.no_grad(): net(torch.zeros(1, m.window, nf))\n"
+        f"p=Predictor.from_path({str(bundle)!r}); m=p.bundle.manifest; net=naive_network(m);"
+        "torch.set_num_threads(1);\nwith torch.no_grad(): net(torch.zeros(1, m.window, len(m.feature_names)))\n"
         "print(json.dumps({'ready_s': time.perf_counter()-t, "
         "'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}))"
     )
@@ -224,11 +239,14 @@ async def _load_rest(port: int, bodies: list[dict[str, Any]], rate: int, duratio
     requests = [_http_request(b, port) for b in bodies]
     pool: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     lat: list[float] = []
-    errors = 0
+    errors: Counter[str] = Counter()
 
     async def one(i: int, scheduled: float) -> None:
-        nonlocal errors
-        conn = pool.pop() if pool else await asyncio.open_connection("127.0.0.1", port)
+        try:
+            conn = pool.pop() if pool else await asyncio.open_connection("127.0.0.1", port)
+        except OSError as exc:
+            errors[type(exc).__name__] += 1
+            return
         reader, writer = conn
         try:
             writer.write(requests[i % len(requests)])
@@ -241,14 +259,14 @@ async def _load_rest(port: int, bodies: list[dict[str, Any]], rate: int, duratio
             if head[9:12] == b"200":
                 lat.append(loop.time() - scheduled)
             else:
-                errors += 1
+                errors[f"HTTP {head[9:12].decode()}"] += 1
             pool.append(conn)
-        except (OSError, asyncio.IncompleteReadError):
-            errors += 1
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            errors[type(exc).__name__] += 1
             writer.close()
 
     loop = asyncio.get_running_loop()
-    return await _open_loop(loop, "REST", one, rate, duration, lat, lambda: errors)
+    return await _open_loop(loop, "REST", one, rate, duration, lat, errors)
 
 
 async def _load_grpc(port: int, bodies: list[dict[str, Any]], rate: int, duration: float) -> LoadResult:
@@ -260,25 +278,24 @@ async def _load_grpc(port: int, bodies: list[dict[str, Any]], rate: int, duratio
     requests = [rul_pb2.PredictRULRequest(engine_id=b["engine_id"], sensor_data=reading_messages(b["sensor_data"]))
                 for b in bodies]
     lat: list[float] = []
-    errors = 0
+    errors: Counter[str] = Counter()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = rul_pb2_grpc.RulServiceStub(channel)
         await stub.PredictRUL(requests[0], timeout=10)
         loop = asyncio.get_running_loop()
 
         async def one(i: int, scheduled: float) -> None:
-            nonlocal errors
             try:
                 await stub.PredictRUL(requests[i % len(requests)], timeout=10)
                 lat.append(loop.time() - scheduled)
-            except grpc.RpcError:
-                errors += 1
+            except grpc.aio.AioRpcError as exc:
+                errors[exc.code().name] += 1
 
-        return await _open_loop(loop, "gRPC", one, rate, duration, lat, lambda: errors)
+        return await _open_loop(loop, "gRPC", one, rate, duration, lat, errors)
 
 
 async def _open_loop(loop: asyncio.AbstractEventLoop, protocol: str, one: Callable[[int, float], Any], rate: int,
-                     duration: float, lat: list[float], errors: Callable[[], int]) -> LoadResult:
+                     duration: float, lat: list[float], errors: Counter[str]) -> LoadResult:
     n = int(rate * duration)
     start = loop.time() + 0.05
     tasks = []
@@ -291,7 +308,8 @@ async def _open_loop(loop: asyncio.AbstractEventLoop, protocol: str, one: Callab
     await asyncio.gather(*tasks)
     elapsed = loop.time() - start
     s = Latency.of(lat) if lat else Latency(float("nan"), float("nan"), 0)
-    return LoadResult(protocol, rate, n, len(lat), errors(), len(lat) / elapsed, s.p50_ms, s.p99_ms)
+    return LoadResult(protocol, rate, n, len(lat), sum(errors.values()), len(lat) / elapsed, s.p50_ms, s.p99_ms,
+                      dict(errors))
 
 
 def loadgen_main(args: argparse.Namespace) -> None:
@@ -396,7 +414,9 @@ def table(m: dict[str, str], bundle: Path, fast: dict[str, Any], slow: dict[str,
     for r in proc["load"]:
         target = {("REST", 200): "p99 <= 20, no errors", ("gRPC", 200): "p99 <= 10, no errors"}.get(
             (r.protocol, r.offered_rps), "")
-        lines.append(f"| {r.protocol} | {r.offered_rps} | {r.achieved_rps:.0f} | {r.sent} | {r.errors} | "
+        kinds = ", ".join(f"{k} x{v}" for k, v in sorted(r.error_kinds.items()))
+        lines.append(f"| {r.protocol} | {r.offered_rps} | {r.achieved_rps:.0f} | {r.sent} | "
+                     f"{r.errors}{f' ({kinds})' if kinds else ''} | "
                      f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {target} |")
     return "\n".join(lines) + "\n"
 
@@ -411,6 +431,7 @@ def main() -> None:
     lg.add_argument("--duration", type=float, required=True)
     lg.add_argument("--bodies", required=True)
     parser.add_argument("--bundle", type=Path, help="bundle to serve (default: train a small one)")
+    parser.add_argument("--model", help="network of the trained bundle (default: the training default)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per offered rate")
     parser.add_argument("--out", type=Path, help="also write the table here")
     args = parser.parse_args()
@@ -422,7 +443,7 @@ def main() -> None:
         bundle = args.bundle
         if bundle is None:
             print("training a small bundle ...", file=sys.stderr)
-            bundle = build_bundle(Path(tmp) / "bundle")
+            bundle = build_bundle(Path(tmp) / "bundle", args.model)
         bodies = request_bodies(bundle, 400)
         print("in-process ...", file=sys.stderr)
         fast = in_process(bundle, bodies)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import signal
 import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
@@ -106,8 +107,9 @@ async def serve(settings: Settings, hooks: ServerHooks = ServerHooks()) -> None:
         for configure in hooks.configure_app:
             configure(app)
         port, grpc_server = settings.http_port, _build_grpc(service, settings, hooks.ingestor)
+    uvicorn_grace_s = max(1, math.ceil(settings.shutdown_grace_s))  # uvicorn takes whole seconds
     http = _Uvicorn(uvicorn.Config(app, host=settings.host, port=port, log_config=None, access_log=False,
-                                   lifespan="off", timeout_graceful_shutdown=max(0.1, settings.shutdown_grace_s)))
+                                   lifespan="off", timeout_graceful_shutdown=uvicorn_grace_s))
 
     stop = asyncio.Event()
     reloads: set[asyncio.Task[None]] = set()
@@ -153,7 +155,8 @@ async def serve(settings: Settings, hooks: ServerHooks = ServerHooks()) -> None:
             await grpc_server.health.enter_graceful_shutdown()  # health checks answer NOT_SERVING
             stops.append(grpc_server.server.stop(settings.shutdown_grace_s))
         try:
-            await asyncio.wait_for(asyncio.gather(*stops, return_exceptions=True), settings.shutdown_grace_s + 1)
+            # The grace period bounds the whole drain; whatever is still open then is cut off.
+            await asyncio.wait_for(asyncio.gather(*stops, return_exceptions=True), max(0.1, settings.shutdown_grace_s))
         except TimeoutError:
             log.error("grace period exceeded; exiting with requests still open")
         for hook in hooks.on_shutdown:

@@ -56,3 +56,13 @@ def test_sigterm_finishes_the_in_flight_request_and_exits_0(serve_process: Calla
     assert server.proc.wait(10) == 0, server.log()
     assert time.monotonic() - sent_at < 5 + 1, "did not exit within the grace period"
     assert '"event": "stopped"' in server.log()
+
+
+def test_a_tampered_bundle_at_start_ends_the_process_with_exit_4(serve_process: Callable[..., ServeProcess],
+                                                                  tiny_bundle_copy_factory) -> None:  # type: ignore[no-untyped-def]
+    from tests.unit.serving.factory import tamper
+
+    server = serve_process(tamper(tiny_bundle_copy_factory("bad-at-start")), wait=False)
+    assert server.proc.wait(30) == 4, server.log()
+    log = server.log()
+    assert "model.onnx does not match its SHA-256" in log and "Traceback" not in log

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,7 +29,7 @@ def error_response(request: Request, status: int, error: str, detail: str,
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
-def _field_path(loc: tuple[object, ...] | list[object]) -> str:
+def _field_path(loc: Sequence[object]) -> str:
     parts = [p for p in loc if p not in ("body", "query", "path", "header")]
     out = ""
     for p in parts:

@@ -61,7 +61,6 @@ class RequestMiddleware:
             # The route template, not the raw path: unmatched paths must not explode label sets.
             template = getattr(route, "path", None) or "unmatched"
             self.metrics.observe(template, scope.get("method", ""), status, elapsed)
-            exc = state.get("exc_info")
             self.log.request(request_id=request_id, route=template, status=status, latency_ms=elapsed * 1000,
-                             error=state.get("error") if status >= 400 else None,
-                             exc_info=exc if exc is not None else None, **state.get("log_ids", {}))
+                             error=state.get("error") if status >= 400 else None, exc_info=state.get("exc_info"),
+                             **state.get("log_ids", {}))

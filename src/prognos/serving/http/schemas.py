@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 __all__ = ["BatchPredictRequest", "BatchPredictResponse", "PredictRequest", "PredictResponse", "ReloadRequest",
            "ReloadResponse"]
 
-_EXAMPLE_READING = {"cycle": 31, "s2": 642.1, "s3": 1580.2, "s4": 1400.6, "s7": 554.3, "s8": 2388.0,
-                    "s9": 9050.2, "s11": 47.3, "s12": 521.9, "s13": 2388.0, "s14": 8130.1, "s15": 8.41,
-                    "s17": 392, "s20": 38.9, "s21": 23.3}
+_EXAMPLE_READING: dict[str, JsonValue] = {
+    "cycle": 31, "s2": 642.1, "s3": 1580.2, "s4": 1400.6, "s7": 554.3, "s8": 2388.0, "s9": 9050.2, "s11": 47.3,
+    "s12": 521.9, "s13": 2388.0, "s14": 8130.1, "s15": 8.41, "s17": 392, "s20": 38.9, "s21": 23.3}
 
 
 class PredictRequest(BaseModel):

@@ -33,16 +33,20 @@ async def ready(service: ServiceDep) -> JSONResponse:
 
 @router.get("/health/detailed")
 async def health_detailed(service: ServiceDep) -> dict[str, Any]:
-    """Memory (MB), CPU (%), uptime (s), the model, the queue and the cache."""
+    """Memory (MB), CPU (s, %), uptime (s), the model, the queue and the cache."""
     proc = psutil.Process(os.getpid())
     mem = proc.memory_info()
+    cpu = proc.cpu_times()
+    uptime = time.time() - service.started_at
     cache = service.cache.stats()
     return {
         "status": "ready" if service.ready else "not ready",
-        "uptime_s": round(time.time() - service.started_at, 3),
+        "uptime_s": round(uptime, 3),
         "memory": {"rss_mb": round(mem.rss / 2**20, 1), "limit_mb": service.settings.max_memory_mb},
-        "cpu": {"percent": proc.cpu_percent(interval=None), "cores": psutil.cpu_count() or 1,
-                "threads": proc.num_threads()},
+        # Average since start (one core = 100 %): a point sample would need a second reading.
+        "cpu": {"seconds": round(cpu.user + cpu.system, 3),
+                "percent_since_start": round(100 * (cpu.user + cpu.system) / max(uptime, 1e-9), 1),
+                "cores": psutil.cpu_count() or 1, "threads": proc.num_threads()},
         "model": {
             "version": service.model_version,
             "bundle": None if service.bundle_path is None else str(service.bundle_path),
