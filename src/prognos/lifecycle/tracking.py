@@ -31,7 +31,7 @@ from prognos.errors import BundleError, ConfigError, NotFoundError
 if TYPE_CHECKING:  # the serving path resolves models:/ URIs through this module: no torch at run time
     from prognos.training.trainer import EpochReport
 
-__all__ = ["MlflowTracker", "TrackedRun", "resolve_model_uri", "tracker_for"]
+__all__ = ["MlflowAliases", "MlflowModelVersion", "MlflowTracker", "TrackedRun", "resolve_model_uri", "tracker_for"]
 
 log = logging.getLogger("prognos.lifecycle")
 
@@ -258,3 +258,44 @@ def resolve_model_uri(uri: str, tracking_uri: str, cache_dir: Path) -> Path:
         return dst
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class MlflowModelVersion:
+    """A version of an MLflow registered model (what an alias points at)."""
+
+    name: str
+    version: int
+    source: str  # artifact URI of the bundle
+
+
+class MlflowAliases:
+    """The aliases of one MLflow registered model, in the shape
+    :class:`~prognos.lifecycle.watcher.RegistryWatcher` polls (``alias(name)``, ``fetch(version)``),
+    so a server started with ``--model models:/NAME@ALIAS`` follows that alias too."""
+
+    def __init__(self, tracking_uri: str, name: str, cache_dir: Path) -> None:
+        self.tracking_uri = tracking_uri
+        self.name = name
+        self.cache_dir = Path(cache_dir)
+
+    @property
+    def url(self) -> str:
+        return f"{self.tracking_uri} (registered model {self.name})"
+
+    def alias(self, alias: str) -> MlflowModelVersion | None:
+        """The version ``alias`` points at; ``None`` if the model or the alias does not exist."""
+        mlflow = _mlflow()
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = mlflow.MlflowClient(self.tracking_uri).get_model_version_by_alias(self.name, alias)
+        except MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None
+            raise
+        return MlflowModelVersion(self.name, int(mv.version), str(mv.source))
+
+    def fetch(self, version: int | str) -> Path:
+        """A verified local copy of ``version`` (see :func:`resolve_model_uri`)."""
+        return resolve_model_uri(f"models:/{self.name}/{version}", self.tracking_uri, self.cache_dir)

@@ -22,21 +22,34 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from prognos.config import Settings
 from prognos.errors import PrognosError
-from prognos.lifecycle.registry import Registry
 
 if TYPE_CHECKING:
     from prognos.server import ServerHooks
     from prognos.serving.service import PredictionService
 
-__all__ = ["AliasTarget", "FollowedModel", "RegistryWatcher", "follow_model"]
+__all__ = ["AliasSource", "AliasTarget", "FollowedModel", "RegistryWatcher", "follow_model"]
 
 log = logging.getLogger("prognos.lifecycle")
 
 Callback = Callable[[Path], object]
+
+
+class _Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
+
+class AliasSource(Protocol):
+    """What a watcher polls: the built-in :class:`~prognos.lifecycle.registry.Registry`, or
+    :class:`~prognos.lifecycle.tracking.MlflowAliases` for an MLflow registered model."""
+
+    def alias(self, name: str) -> _Versioned | None: ...
+
+    def fetch(self, ref: int) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -50,7 +63,7 @@ class AliasTarget:
 class RegistryWatcher:
     """Polls ``registry`` every ``interval_s`` seconds and calls ``on_change(path)`` when ``alias`` moves."""
 
-    def __init__(self, registry: Registry, alias: str, on_change: Callback, *, interval_s: float = 5.0,
+    def __init__(self, registry: AliasSource, alias: str, on_change: Callback, *, interval_s: float = 5.0,
                  current: int | None = None) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be positive, not {interval_s}")
@@ -148,33 +161,44 @@ class FollowedModel:
 
 
 def follow_model(settings: Settings, ref: str, hooks: ServerHooks) -> FollowedModel:
-    """Resolve ``ref`` — a registry alias (``production``, ``candidate``), a registry version (``3``)
-    or ``models:/NAME@ALIAS`` / ``models:/NAME/VERSION`` (MLflow) — to a verified local bundle.
+    """Resolve ``ref`` — a registry alias (``production``, ``candidate``), a registry version (``3``),
+    ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION`` (MLflow) — to a verified local bundle.
 
-    For a registry alias, a :class:`RegistryWatcher` polls every ``settings.registry_poll_s``
-    seconds once the model is ready and calls ``service.reload(path)`` (the serving hot swap: no
-    request fails) whenever the alias moves. A fixed version or an MLflow URI is served as is.
+    For an alias (registry or MLflow), a :class:`RegistryWatcher` polls every
+    ``settings.registry_poll_s`` seconds once the model is ready and calls ``service.reload(path)``
+    (the serving hot swap: no request fails) whenever the alias moves. A fixed version is served as is.
     """
+    from prognos.errors import NotFoundError
     from prognos.lifecycle.registry import ALIASES, open_registry
 
+    source: AliasSource
     if ref.startswith("models:/"):
-        from prognos.lifecycle.tracking import resolve_model_uri
+        from prognos.lifecycle.tracking import MlflowAliases, resolve_model_uri
 
-        path = resolve_model_uri(ref, settings.mlflow_uri, settings.registry_cache)
-        return FollowedModel(settings.model_copy(update={"bundle": path}), hooks, ref)
-    registry = open_registry(settings.registry_location, settings.registry_cache)
-    served = registry.get(ref)  # NotFoundError names the alias if it is unset
-    path = registry.fetch(served.version)
-    settings = settings.model_copy(update={"bundle": path})
-    if ref not in ALIASES:
-        return FollowedModel(settings, hooks, str(served.version))
+        name, at, alias = ref[len("models:/") :].partition("@")
+        if not at:  # a fixed MLflow version
+            path = resolve_model_uri(ref, settings.mlflow_uri, settings.registry_cache)
+            return FollowedModel(settings.model_copy(update={"bundle": path}), hooks, ref)
+        source, where = MlflowAliases(settings.mlflow_uri, name, settings.registry_cache), settings.mlflow_uri
+        followed_alias = alias
+        target = source.alias(alias)
+        if target is None:
+            raise NotFoundError(f"{ref}: not found in MLflow at {settings.mlflow_uri}")
+        version = target.version
+    else:
+        registry = open_registry(settings.registry_location, settings.registry_cache)
+        source, where, followed_alias = registry, registry.store.url, ref
+        version = registry.get(ref).version  # NotFoundError names the alias if it is unset
+    settings = settings.model_copy(update={"bundle": source.fetch(version)})
+    if not ref.startswith("models:/") and ref not in ALIASES:
+        return FollowedModel(settings, hooks, str(version))
     tasks: list[asyncio.Task[None]] = []
 
     async def start(service: PredictionService) -> None:
-        watcher = RegistryWatcher(registry, ref, service.reload, interval_s=settings.registry_poll_s,
-                                  current=served.version)
-        tasks.append(asyncio.create_task(watcher.run(), name=f"registry-watch-{ref}"))
-        log.info("following registry alias %r at %s (version %s)", ref, registry.store.url, served.version)
+        watcher = RegistryWatcher(source, followed_alias, service.reload, interval_s=settings.registry_poll_s,
+                                  current=version)
+        tasks.append(asyncio.create_task(watcher.run(), name=f"model-watch-{ref}"))
+        log.info("following model alias %r at %s (version %s)", followed_alias, where, version)
 
     async def stop(service: PredictionService) -> None:
         for task in tasks:
@@ -184,4 +208,4 @@ def follow_model(settings: Settings, ref: str, hooks: ServerHooks) -> FollowedMo
     from dataclasses import replace
 
     followed = replace(hooks, on_startup=(*hooks.on_startup, start), on_shutdown=(stop, *hooks.on_shutdown))
-    return FollowedModel(settings, followed, str(served.version))
+    return FollowedModel(settings, followed, str(version))

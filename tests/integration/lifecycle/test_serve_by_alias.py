@@ -177,7 +177,7 @@ def test_serve_by_alias_follows_promote_and_rollback_without_failed_requests(
         changes = [v for i, (_, v) in enumerate(load.seen) if i == 0 or load.seen[i - 1][1] != v]
         assert changes[0] == v1_name and changes[-1] == v1_name and v2_name in changes
         assert httpx.get(f"{url}/ready").json()["model_version"] == v1_name
-        assert "following registry alias 'production'" in log.read_text()
+        assert "following model alias 'production'" in log.read_text()
     finally:
         proc.terminate()
         proc.wait(15)

@@ -13,8 +13,9 @@ PUBLIC = {
                                  "StoreError", "open_store"},
     "prognos.lifecycle.registry": {"ALIASES", "AliasMove", "ModelVersion", "NotApprovedError", "Registration",
                                    "Registry", "RegistryEvent", "RegistryIndex", "open_registry", "resolve_alias"},
-    "prognos.lifecycle.watcher": {"AliasTarget", "FollowedModel", "RegistryWatcher", "follow_model"},
-    "prognos.lifecycle.tracking": {"MlflowTracker", "TrackedRun", "resolve_model_uri", "tracker_for"},
+    "prognos.lifecycle.watcher": {"AliasSource", "AliasTarget", "FollowedModel", "RegistryWatcher", "follow_model"},
+    "prognos.lifecycle.tracking": {"MlflowAliases", "MlflowModelVersion", "MlflowTracker", "TrackedRun",
+                                   "resolve_model_uri", "tracker_for"},
     "prognos.lifecycle.tuning": {"TrialReport", "TuneResult", "suggest_config", "tune_study", "write_best_config"},
 }
 

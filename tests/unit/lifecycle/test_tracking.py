@@ -64,9 +64,47 @@ def test_a_run_logs_params_epochs_metrics_plot_and_bundle(tracking_uri: str, tin
     from prognos.server import ServerHooks
 
     settings = get_settings(data_dir=tmp_path / "state", mlflow_tracking_uri=tracking_uri)
-    served = follow_model(settings, "models:/prognos-tiny@candidate", ServerHooks())
+    served = follow_model(settings, "models:/prognos-tiny/1", ServerHooks())
     assert read_bundle(served.settings.bundle).version == bundle.version  # type: ignore[arg-type]
-    assert served.hooks == ServerHooks()  # resolved once, not followed
+    assert served.hooks == ServerHooks()  # a fixed version: resolved once, not followed
+
+
+def test_serve_follows_an_mlflow_alias(tracking_uri: str, make_bundle, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    import time
+
+    from prognos.lifecycle.watcher import follow_model
+    from prognos.server import ServerHooks
+
+    first, second = (MlflowTracker(tracking_uri, "prognos-test").log_run(read_bundle(make_bundle(n)),
+                                                                       register_name="prognos-follow")
+                     for n in ("m1", "m2"))
+    client = mlflow.MlflowClient(tracking_uri)
+    client.set_registered_model_alias("prognos-follow", "production", first.registered_version)
+    settings = get_settings(data_dir=tmp_path / "state", mlflow_tracking_uri=tracking_uri, registry_poll_s=0.05)
+    with pytest.raises(NotFoundError, match="models:/prognos-follow@staging: not found"):
+        follow_model(settings, "models:/prognos-follow@staging", ServerHooks())
+    followed = follow_model(settings, "models:/prognos-follow@production", ServerHooks())
+    assert read_bundle(followed.settings.bundle).version == "synth-m1"  # type: ignore[arg-type]
+
+    class Service:  # the one method the hooks use: PredictionService.reload(path)
+        def __init__(self) -> None:
+            self.loaded: list[str] = []
+
+        async def reload(self, path: Path) -> None:
+            self.loaded.append(read_bundle(path).version)
+
+    async def main() -> list[str]:
+        service = Service()
+        await followed.hooks.on_startup[0](service)  # type: ignore[arg-type]
+        client.set_registered_model_alias("prognos-follow", "production", second.registered_version)
+        deadline = time.monotonic() + 20
+        while not service.loaded and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await followed.hooks.on_shutdown[0](service)  # type: ignore[arg-type]
+        return service.loaded
+
+    assert asyncio.run(main()) == ["synth-m2"]
 
 
 def test_unknown_models_and_tampered_artifacts_are_refused(tracking_uri: str, tiny_bundle_copy_factory,
