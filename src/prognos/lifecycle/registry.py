@@ -61,6 +61,7 @@ INDEX_KEY = "index.json"
 INDEX_FORMAT = "prognos.registry/1"
 ALIASES = ("candidate", "production")
 _MAX_RACE_RETRIES = 20
+_MAX_EVENTS = 1000  # newest audit events kept in the index
 _T = TypeVar("_T")
 
 
@@ -209,6 +210,8 @@ class Registry:
         for _ in range(_MAX_RACE_RETRIES):
             index, tag = self._read()
             result = change(index)
+            # The index is read on every poll of every following server: keep its audit trail bounded.
+            del index.events[:-_MAX_EVENTS]
             body = (index.model_dump_json(indent=1) + "\n").encode()
             try:
                 if tag is None:

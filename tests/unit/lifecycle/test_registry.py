@@ -203,3 +203,18 @@ def test_an_unreadable_index_is_one_clear_error(registry: Registry) -> None:
     with pytest.raises(Exception, match="unreadable registry index") as err:
         registry.versions()
     assert err.value.exit_code != 0  # type: ignore[attr-defined]
+
+
+def test_the_audit_trail_is_bounded(registry: Registry, make_bundle: MakeBundle,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from prognos.lifecycle import registry as registry_module
+
+    monkeypatch.setattr(registry_module, "_MAX_EVENTS", 3)
+    registry.register(make_bundle("a"))
+    for _ in range(4):
+        registry.archive(1)  # archiving twice records once
+    registry.register(make_bundle("b"))
+    registry.approve(2)
+    registry.promote(2)
+    assert [(e.action, e.version) for e in registry.index().events] == [
+        ("register", 2), ("approve", 2), ("promote", 2)]
