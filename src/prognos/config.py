@@ -59,6 +59,8 @@ class Settings(BaseSettings):
 
     # --- serving extras (owned by the serving work) -----------------------------------------
     max_batch_requests: int = Field(default=1024, ge=1, description="engines per batch request")
+    http_max_in_flight: int | None = Field(default=256, ge=1, description="HTTP requests in flight before 503 "
+                                           "(health, readiness and metrics exempt); unset: no cap")
     batch_inline_max: int = Field(default=4, ge=0, description="model calls of at most this many windows run "
                                   "on the event loop (a thread hand-over costs more); 0: always the model thread")
     sagemaker: bool = Field(default=False, description="speak the SageMaker container contract instead")

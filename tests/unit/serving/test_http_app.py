@@ -98,3 +98,51 @@ def test_request_id_is_echoed_or_made(settings: Settings, predictor: Predictor, 
     app = create_app(settings, PredictionService(settings, predictor), TokenAuthenticator(None))
     r = call(app, "GET", "/health", headers={"X-Request-ID": header} if header else {})
     assert r.headers["x-request-id"] == (header or r.headers["x-request-id"]) and len(r.headers["x-request-id"]) >= 7
+
+
+def test_requests_past_the_in_flight_cap_get_a_fast_503_and_probes_still_answer(
+        predictor: Predictor, tiny_bundle: Path) -> None:
+    import asyncio
+
+    import httpx
+
+    from prognos.config import get_settings
+
+    settings = get_settings(http_max_in_flight=2)
+    gate = asyncio.Event()
+    router = APIRouter()
+
+    @router.get("/slow")
+    async def slow() -> dict[str, str]:
+        await gate.wait()
+        return {"done": "yes"}
+
+    app = create_app(settings, PredictionService(settings, predictor), TokenAuthenticator(None), [router])
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            held = [asyncio.create_task(client.get("/slow")) for _ in range(2)]
+            for _ in range(5000):  # until both are inside the app (at most ~5 s)
+                if await _in_flight(app) == 2:
+                    break
+                await asyncio.sleep(0.001)
+            refused = await client.post("/api/v1/predict", json=body(tiny_bundle))
+            assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+            assert refused.json()["error"] == "OverloadedError"
+            assert (await client.get("/ready")).status_code == 200  # probes are exempt
+            gate.set()
+            assert [r.status_code for r in await asyncio.gather(*held)] == [200, 200]
+            assert (await client.post("/api/v1/predict", json=body(tiny_bundle))).status_code == 200
+            metrics = (await client.get("/metrics")).text
+            assert "prognos_http_refused_total 1.0" in metrics
+
+    asyncio.run(scenario())
+
+
+async def _in_flight(app: object) -> int:
+    from prognos.serving.http.middleware import RequestMiddleware
+
+    layer = getattr(app, "middleware_stack", None)
+    while layer is not None and not isinstance(layer, RequestMiddleware):
+        layer = getattr(layer, "app", None)
+    return 0 if layer is None else layer.in_flight

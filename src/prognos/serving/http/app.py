@@ -34,5 +34,5 @@ def create_app(settings: Settings, service: PredictionService, authenticator: Au
     for router in (predict.router, health.router, models.router, metrics.router, *extra_routers):
         app.include_router(router)
     app.add_middleware(RequestMiddleware, metrics=app.state.metrics,  # type: ignore[arg-type]
-                       log=RequestLogger(settings.log_sample_rate))
+                       log=RequestLogger(settings.log_sample_rate), max_in_flight=settings.http_max_in_flight)
     return app

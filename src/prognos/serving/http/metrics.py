@@ -60,6 +60,8 @@ class HttpMetrics:
                                 registry=self.registry)
         self.latency = Histogram("prognos_http_request_duration_seconds", "HTTP request latency (s)",
                                  ["route", "method", "status"], buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.refused = Counter("prognos_http_refused", "HTTP requests refused: too many in flight",
+                               registry=self.registry)
         ProcessCollector(registry=self.registry)  # process_resident_memory_bytes, cpu seconds, fds
         self.registry.register(ServiceCollector(service))
 
