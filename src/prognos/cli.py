@@ -52,7 +52,7 @@ def train(
     data_dir: DataDir = None,
     out: Annotated[Path, typer.Option("--out", help="bundle directory to write")] = Path("bundles/model"),
     config: Annotated[Path | None, typer.Option("--config", help="JSON or TOML training config")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="network: cnn (default) or lstm")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="tcn (default), lstm, cnn, gru, or a mix: tcn+lstm")] = None,
     epochs: Annotated[int | None, typer.Option(help="max epochs per ensemble member")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     folds: Annotated[int | None, typer.Option(help="cross-fitted ensemble members")] = None,
@@ -381,6 +381,20 @@ def simulate(
         raise SimulationError(f"{summary.engines_failed} engines could not be replayed")
     if summary.stopped:
         raise SystemExit(130)  # the shell's code for "ended by Ctrl-C", after a clean stop
+
+
+@app.command()
+def demo(
+    engines: Annotated[int, typer.Option(help="engines to replay")] = 30,
+    speed: Annotated[float, typer.Option(help="cycles per second per engine")] = 2.0,
+    duration: Annotated[float | None, typer.Option(help="stop after this many seconds (default: Ctrl-C)")] = None,
+    retrain: Annotated[bool, typer.Option("--retrain", help="train a new quick model even if one exists")] = False,
+) -> None:
+    """Train a quick model (or reuse it), serve it with the fleet app, replay a fleet, print the dashboard URL."""
+    from prognos.config import get_settings
+    from prognos.demo import DemoOptions, run_demo
+
+    run_demo(get_settings(), DemoOptions(engines, speed, duration, retrain), say=typer.echo)
 
 
 # --- lifecycle commands (models, tune, drift, failure) ----------------------------------------
