@@ -1,6 +1,6 @@
 """The issue's lifecycle must-show, over real processes and sockets:
 
-train v1 → register → approve → promote → ``prognos serve --model production`` → train v2 →
+train v1 → register → approve → promote (``prognos models promote``) → ``prognos serve --model production`` → train v2 →
 register → shadow canary (v2 scores live traffic in the background while every answer comes from
 v1) → promoting the unapproved v2 is refused → approve + promote v2 (the server switches) →
 rollback (it switches back) — with client load running throughout and not one failed request.
@@ -19,6 +19,8 @@ import httpx
 import pytest
 
 from prognos.bundle import read_bundle
+from prognos.data.synthetic import synthetic_fleet
+from prognos.lifecycle.registry import open_registry
 from tests.integration.lifecycle.server import clean_env, cli, serve, wait_for
 from tests.unit.serving.factory import readings
 
@@ -28,7 +30,8 @@ def train(readings_: Any, out: Path, seed: int) -> Path:
     from prognos.training.config import TrainConfig
     from prognos.training.run import train_bundle_from_readings
 
-    cfg = TrainConfig(folds=2, epochs=2, patience=2, window=20, holdout=0.0, threads=1, seed=seed)
+    cfg = TrainConfig(model="cnn", model_params={"cnn": {"channels": 16, "layers": 2, "hidden": 32}}, folds=2, epochs=2,
+                      patience=2, window=20, holdout=0.0, threads=1, seed=seed)
     train_bundle_from_readings(readings_, "SYNTH", out, cfg, log=lambda m: None)
     return out
 
@@ -71,10 +74,12 @@ def test_train_register_promote_shadow_promote_rollback(synthetic_readings, tmp_
         assert res.returncode == 0, res.stderr
         return res.stdout
 
+    # register / approve through the registry API, promote / rollback through the one-line commands
+    registry = open_registry(str(tmp_path / "registry"), tmp_path / "test-cache")
     v1 = train(synthetic_readings, tmp_path / "v1", seed=0)
     v1_name = read_bundle(v1).version
-    assert "as version 1" in models("register", str(v1))
-    models("approve", "1", "--by", "qa")
+    assert registry.register(v1).version.version == 1
+    registry.approve(1, actor="qa")
     assert "production: version - -> 1" in models("promote", "1")
 
     with serve(tmp_path, env, "--model", "production") as server, server.client() as api:
@@ -90,7 +95,7 @@ def test_train_register_promote_shadow_promote_rollback(synthetic_readings, tmp_
             v2 = train(synthetic_readings, tmp_path / "v2", seed=1)
             v2_name = read_bundle(v2).version
             assert v2_name != v1_name
-            assert "as version 2" in models("register", str(v2))
+            assert registry.register(v2).version.version == 2
 
             def shadowed() -> int:
                 snap = api.get("/api/v1/models/canary").json()
@@ -108,10 +113,11 @@ def test_train_register_promote_shadow_promote_rollback(synthetic_readings, tmp_
             assert {v for _, v in load.seen[mark:]} == {v1_name}  # answers came from production only
 
             # ground truth: an ingested engine (scored by v1, shadowed by v2) fails
-            rows = readings(v1, 50, engine=3)
+            life = len(list(synthetic_fleet(6, seed=11).engines())[3])  # the factory's fleet: engine 3 runs to failure
+            rows = readings(v1, 50, engine=3, start=life - 60)  # its readings up to 10 cycles before the end
             r = api.post("/api/v1/engines/g1/readings", json=rows)
             assert r.status_code == 201, r.text
-            r = api.post("/api/v1/engines/g1/failure", json={"cycle": rows[-1]["cycle"] + 40})
+            r = api.post("/api/v1/engines/g1/failure", json={"cycle": life})
             assert r.status_code == 201, r.text
             assert r.json()["performance"][0]["model_version"] == v1_name
 
@@ -124,7 +130,9 @@ def test_train_register_promote_shadow_promote_rollback(synthetic_readings, tmp_
             assert [v["model_version"] for v in perf["versions"]] == [v1_name] and perf["versions"][0]["n"] == 1
             (pair_truth,) = judged()
             assert (pair_truth["production_version"], pair_truth["candidate_version"]) == (v1_name, v2_name)
-            assert pair_truth["production"]["rmse"] != pair_truth["candidate"]["rmse"]
+            assert pair_truth["n_evaluated"] == 1 and pair_truth["candidate"]["n"] == 1
+            # the shadow pair holds the very answer the fleet stored: the same realised error
+            assert pair_truth["production"]["rmse"] == pytest.approx(perf["versions"][0]["rmse"], abs=1e-3)
 
             # promoting the unapproved v2 is refused; production stays v1
             res = cli(env, "models", "promote", "2")
@@ -133,7 +141,7 @@ def test_train_register_promote_shadow_promote_rollback(synthetic_readings, tmp_
             load.more(20)
             assert load.latest() == v1_name
 
-            models("approve", "2", "--by", "qa")
+            registry.approve(2, actor="qa")
             assert "production: version 1 -> 2" in models("promote", "2")
             wait_for(lambda: load.latest() == v2_name, "the server to follow the promotion to v2")
             assert api.get("/api/v1/models").json()["manifest"]["version"] == v2_name
