@@ -30,11 +30,14 @@ log = logging.getLogger("prognos.fleet")
 class _Job:
     run: Callable[[Session], Any]
     future: asyncio.Future[Any]
+    batches: Sequence[ReadingBatch] | None = None  # a readings job's input
 
 
 class GroupCommitter:
-    def __init__(self, store: FleetStore, max_group: int = 128) -> None:
+    def __init__(self, store: FleetStore, max_group: int = 128,
+                 on_readings: Callable[[Sequence[ReadingBatch], list[StoredBatch]], None] | None = None) -> None:
         self.store = store
+        self.on_readings = on_readings  # told of every committed readings job, in commit order
         self.max_group = max_group
         self.groups = 0  # commits made (for tests and metrics)
         self.jobs = 0
@@ -42,16 +45,16 @@ class GroupCommitter:
         self._worker: asyncio.Task[None] | None = None
 
     async def add_readings(self, batches: Sequence[ReadingBatch]) -> list[StoredBatch]:
-        result: list[StoredBatch] = await self._submit(self.store.readings_job(batches))
+        result: list[StoredBatch] = await self._submit(self.store.readings_job(batches), batches)
         return result
 
     async def save_scores(self, scores: Sequence[EngineScore]) -> list[AlertChange]:
         result: list[AlertChange] = await self._submit(self.store.scores_job(scores))
         return result
 
-    async def _submit(self, run: Callable[[Session], Any]) -> Any:
+    async def _submit(self, run: Callable[[Session], Any], batches: Sequence[ReadingBatch] | None = None) -> Any:
         loop = asyncio.get_running_loop()
-        job = _Job(run, loop.create_future())
+        job = _Job(run, loop.create_future(), batches)
         self._pending.append(job)
         if self._worker is None or self._worker.done():
             self._worker = loop.create_task(self._drain(), name="prognos-group-commit")
@@ -72,6 +75,8 @@ class GroupCommitter:
             self.groups += 1
             self.jobs += len(group)
             for j, r in zip(group, results, strict=True):
+                if j.batches is not None and not isinstance(r, Exception) and self.on_readings is not None:
+                    self.on_readings(j.batches, r)
                 if j.future.done():  # the caller was cancelled (client went away); its rows stand
                     continue
                 if isinstance(r, Exception):

@@ -36,6 +36,7 @@ from prognos.fleet.records import (
     StoredBatch,
 )
 from prognos.fleet.store import FleetStore
+from prognos.fleet.windows import WindowCache
 from prognos.serving.service import PredictionService
 
 __all__ = ["ENGINE_ID_PATTERN", "Ingestor", "check_engine_id"]
@@ -68,7 +69,8 @@ class Ingestor:
         self.service = service
         self.notifier = notifier
         self.rules = rules or AlertRules(settings)
-        self.writer = GroupCommitter(store)
+        self.windows = WindowCache(self.history_length())
+        self.writer = GroupCommitter(store, on_readings=self.windows.committed)
 
     # ------------------------------------------------------------------ validation
     def spec(self) -> ReadingSpec:
@@ -139,7 +141,7 @@ class Ingestor:
         if not stored:
             return _Scored()
         spec = self.spec()
-        histories = await asyncio.to_thread(self.store.history, [s.engine_id for s in stored], self.history_length())
+        histories = await self._histories([s.engine_id for s in stored])
         predictions: dict[str, PredictionRecord] = {}
         error = None
         try:
@@ -161,6 +163,19 @@ class Ingestor:
         for change in changes:
             self.notifier.notify(change)
         return _Scored([predictions[h.engine_id] for h in histories if h.engine_id in predictions], error)
+
+    async def _histories(self, engine_ids: Sequence[str]) -> list[History]:
+        """The engines' latest readings: from the window cache, else read (and cached)."""
+        n = self.history_length()
+        self.windows.resize(n)
+        found = {e: h for e in engine_ids if (h := self.windows.get(e)) is not None}
+        missing = [e for e in engine_ids if e not in found]
+        if missing:
+            generations = {e: self.windows.generation(e) for e in missing}
+            for h in await asyncio.to_thread(self.store.history, missing, n):
+                found[h.engine_id] = h
+                self.windows.fill(h, generations[h.engine_id])
+        return [found[e] for e in engine_ids]
 
     async def _predict(self, histories: Sequence[History]) -> dict[str, PredictionRecord]:
         if self.service is None:
