@@ -177,7 +177,7 @@ def tune_study(
         raise PrognosError(f"{dataset}: {train.n_engines} training engines are fewer than folds={search_base.folds}")
     name = study_name or f"prognos-{dataset.lower()}"
     study = optuna.create_study(
-        study_name=name, storage=storage, direction="minimize", load_if_exists=True,
+        study_name=name, storage=_open_storage(storage), direction="minimize", load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2),
     )
@@ -214,6 +214,32 @@ def tune_study(
         n_pruned=states.count(optuna.trial.TrialState.PRUNED), n_failed=states.count(optuna.trial.TrialState.FAIL),
         history=history,
     )
+
+
+def _open_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage for ``url``. Bad URLs and unreachable servers become one-line errors.
+
+    Two machines starting on an empty database both create Optuna's tables; one of them loses
+    (a duplicate-type or duplicate-table error on PostgreSQL). The schema exists by then, so that
+    process simply tries again.
+    """
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+
+    shown = _masked(url)
+    for attempt in range(1, attempts + 1):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+            raise ConfigError(f"--storage {shown}: not a usable database URL ({exc})") from None
+        except OperationalError as exc:
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            raise PrognosError(f"--storage {shown}: cannot open the study database ({reason})") from None
+        except DBAPIError as exc:
+            if attempt == attempts:
+                reason = str(exc.orig or exc).strip().splitlines()[0]
+                raise PrognosError(f"--storage {shown}: cannot set up the study tables ({reason})") from None
+            time.sleep(0.2 * attempt)  # the other process is finishing the schema
+    raise AssertionError("unreachable")
 
 
 def write_best_config(result: TuneResult, path: Path) -> Path:

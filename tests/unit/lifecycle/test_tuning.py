@@ -88,6 +88,10 @@ def test_bad_arguments_fail_clearly(fleet, tmp_path: Path) -> None:  # type: ign
         tune_study(fleet, "SYNTH", n_trials=0, storage=storage)
     with pytest.raises(PrognosError, match="fewer than folds=10"):
         tune_study(fleet, "SYNTH", n_trials=1, storage=storage, base=FAST, folds=10)
+    with pytest.raises(ConfigError, match="--storage not a url: not a usable database URL"):
+        tune_study(fleet, "SYNTH", n_trials=1, storage="not a url", base=FAST)
+    with pytest.raises(PrognosError, match=r"--storage postgresql\+psycopg://u:\*\*\*@127.0.0.1:1/x: cannot open"):
+        tune_study(fleet, "SYNTH", n_trials=1, storage="postgresql+psycopg://u:secret@127.0.0.1:1/x", base=FAST)
 
 
 def test_cli_tune_writes_a_config_that_train_accepts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
