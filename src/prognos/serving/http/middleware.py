@@ -48,8 +48,8 @@ class RequestMiddleware:
         started_response = False
         if (self.max_in_flight is not None and self.in_flight >= self.max_in_flight
                 and scope.get("path") not in _EXEMPT):
-            headers = [(b"content-type", b"application/json"), (b"retry-after", b"1"),
-                       (b"x-request-id", request_id.encode())]
+            headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(_BUSY)),
+                       (b"retry-after", b"1"), (b"x-request-id", request_id.encode())]
             await send({"type": "http.response.start", "status": 503, "headers": headers})
             await send({"type": "http.response.body", "body": _BUSY})
             self.metrics.observe("(refused: in flight)", scope.get("method", ""), 503, time.perf_counter() - started)
@@ -72,8 +72,8 @@ class RequestMiddleware:
             # Handled here rather than re-raised so the server does not log it a second time.
             state["exc_info"], state["error"] = exc, "internal error"
             if not started_response:
-                await send_wrapper({"type": "http.response.start", "status": 500,
-                                    "headers": [(b"content-type", b"application/json")]})
+                await send_wrapper({"type": "http.response.start", "status": 500, "headers": [
+                    (b"content-type", b"application/json"), (b"content-length", b"%d" % len(_INTERNAL))]})
                 await send_wrapper({"type": "http.response.body", "body": _INTERNAL})
         finally:
             self.in_flight -= 1

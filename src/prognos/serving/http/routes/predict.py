@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -28,15 +29,25 @@ _ERRORS: dict[int | str, dict[str, str]] = {
 def _json(body: object) -> Response:
     # Serialised by hand: the body is already plain JSON types; re-validating it against the
     # response model would cost more than the model call.
-    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    # orjson refuses what Python's json accepts (NaN, Infinity, integers beyond 64 bits): parse
+    # those too, so the validator can name the offending field instead of "invalid JSON".
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"body: not valid JSON ({exc})") from None
 
 
 def _predict_body(raw: bytes) -> tuple[str, Any]:
     """Parse and shape-check a predict body by hand; the readings go to the one validator."""
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"body: not valid JSON ({exc})") from None
+    body = _loads(raw)
     if not isinstance(body, dict):
         raise ValidationError("body: expected an object with engine_id and sensor_data")
     for key in body:
