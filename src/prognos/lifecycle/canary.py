@@ -177,7 +177,7 @@ class ShadowCanary:
         cand = self.candidate
         if self.fraction <= 0 or cand is None or cand.predictor.version == predictor.version or not seqs:
             return
-        picked = np.flatnonzero(self._rng.random(len(seqs)) < self.fraction)
+        picked = np.flatnonzero(self._rng.random(len(seqs)) < self.fraction).tolist()
         for i in picked:
             self.counters.sampled += 1
             if len(self._queue) >= self._max_pending:

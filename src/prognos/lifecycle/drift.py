@@ -373,7 +373,7 @@ class DriftCapture:
                 served: Sequence[ServedPrediction]) -> None:
         if self.rate <= 0 or not seqs:
             return
-        picked = np.flatnonzero(self._rng.random(len(seqs)) < self.rate)
+        picked = np.flatnonzero(self._rng.random(len(seqs)) < self.rate).tolist()
         if not len(picked):
             return
         cols = predictor.pipeline.input_columns

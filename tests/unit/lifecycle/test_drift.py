@@ -291,3 +291,25 @@ def test_a_copied_bundle_keeps_its_profile(tmp_path: Path, tiny_bundle: Path) ->
     dst = tmp_path / "copied"
     shutil.copytree(tiny_bundle, dst)
     assert load_reference(read_bundle(dst)) == load_reference(read_bundle(tiny_bundle))
+
+
+def test_drift_report_cli_on_a_registry_alias(tiny_bundle: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from prognos.cli import app
+    from prognos.data.synthetic import synthetic_fleet
+    from prognos.lifecycle.registry import open_registry
+    from tests.helpers import cmapss_text
+
+    registry = open_registry(str(tmp_path / "registry"), tmp_path / "cache")
+    registry.register(tiny_bundle)  # version 1, alias candidate
+    data = tmp_path / "fleet.txt"
+    data.write_text(cmapss_text(synthetic_fleet(6, seed=8)))
+    env = {"PROGNOS_REGISTRY_DIR": str(tmp_path / "registry"), "PROGNOS_DATA_DIR": str(tmp_path / "data")}
+    res = CliRunner().invoke(app, ["drift", "report", "--model", "candidate", "--input", str(data), "--out",
+                                   str(tmp_path / "out")], env=env)
+    assert res.exit_code == 0, res.output
+    version = read_bundle(tiny_bundle).version
+    assert f"model {version}: no drift" in res.output
+    body = json.loads((tmp_path / "out" / "drift.json").read_text())
+    assert body["model_version"] == version and body["n_samples"] == len(synthetic_fleet(6, seed=8))
