@@ -72,6 +72,7 @@ log = logging.getLogger("prognos.lifecycle")
 
 _EPS = 1e-4  # floor of a bin share: an empty bin must not make PSI infinite
 CAPTURE_FILE = "capture.jsonl"
+_MAX_PER_CALL = 16
 
 
 # ---------------------------------------------------------------------------------------- statistics
@@ -373,8 +374,9 @@ class DriftCapture:
                 served: Sequence[ServedPrediction]) -> None:
         if self.rate <= 0 or not seqs:
             return
-        picked = np.flatnonzero(self._rng.random(len(seqs)) < self.rate).tolist()
-        if not len(picked):
+        # At most _MAX_PER_CALL per call: a 1000-engine batch must not do 100 feature transforms inline.
+        picked = np.flatnonzero(self._rng.random(len(seqs)) < self.rate)[:_MAX_PER_CALL].tolist()
+        if not picked:
             return
         cols = predictor.pipeline.input_columns
         now = time.time()

@@ -171,9 +171,10 @@ def test_capture_observes_the_service_and_is_bounded(tiny_bundle: Path, tmp_path
 
     async def go():  # type: ignore[no-untyped-def]
         try:
-            first = await service.predict_many(items)
+            first = [a for i in range(0, 40, 10) for a in await service.predict_many(items[i:i + 10])]
             flushed = capture.flush()
-            await service.predict_many(items[:20])
+            for i in range(0, 20, 10):
+                await service.predict_many(items[i:i + 10])
             return first, flushed
         finally:
             await service.close()
@@ -193,12 +194,16 @@ def test_capture_observes_the_service_and_is_bounded(tiny_bundle: Path, tmp_path
     assert flushed == 25
     assert capture.flush() == 20
     assert capture.flush() == 0
+    # one huge batch captures a bounded number inline, whatever the rate
+    before = capture.captured
+    capture.observe(predictor, [e for e, _ in items], [predictor.validate(r) for _, r in items], served)
+    assert capture.captured - before == 16
     files = sorted(p.name for p in (tmp_path / "drift").iterdir())
     assert files == ["capture.1.jsonl", "capture.jsonl"]
     assert len((tmp_path / "drift" / "capture.jsonl").read_text().splitlines()) == 20
     all_recs = read_capture(tmp_path / "drift")
     assert len(all_recs) == 45
-    later = read_capture(tmp_path / "drift", since=all_recs[-1].t)
+    later = read_capture(tmp_path / "drift", since=all_recs[-20].t)
     assert 20 <= len(later) < 45 and read_capture(tmp_path / "drift", model_version="other") == []
 
 
