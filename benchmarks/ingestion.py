@@ -216,9 +216,11 @@ def main() -> None:
 
     import psutil
 
+    load = os.getloadavg()[1]  # the machine is shared: say how busy it was
     lines = [
         f"Ingestion benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {platform.processor() or platform.machine()}, "
-        f"{psutil.cpu_count()} CPU cores (shared by server and client), Python {platform.python_version()}; "
+        f"{psutil.cpu_count()} CPU cores (shared by server and client; 5-min load average {load:.1f} at the end), "
+        f"Python {platform.python_version()}; "
         f"`prognos serve` on SQLite (WAL, synchronous=FULL) and PostgreSQL 15 (fsync on); synthetic engines "
         f"streamed cycle by cycle for {args.duration:g} s per row, {args.concurrency} requests in flight; "
         "every request scored and stored before its answer.",
