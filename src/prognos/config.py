@@ -93,6 +93,14 @@ class Settings(BaseSettings):
     retention_days: float | None = Field(default=None, gt=0, description="keep data this long (days)")
     retention_interval_s: float = Field(default=3600.0, gt=0, description="how often the server runs retention (s)")
 
+    @field_validator("alert_critical_rul")
+    @classmethod
+    def _alert_critical_below_warning(cls, v: float, info: object) -> float:
+        warning = getattr(info, "data", {}).get("alert_warning_rul")
+        if warning is not None and v > warning:
+            raise ValueError(f"alert_critical_rul ({v}) must not exceed alert_warning_rul ({warning})")
+        return v
+
     @field_validator("webhook_urls", "cors_origins", mode="before")
     @classmethod
     def _string_list(cls, v: object) -> object:

@@ -58,3 +58,12 @@ def test_evaluate_leaves_rul_alone_without_a_prediction() -> None:
     verdicts = rules.evaluate(history(6), SPEC, None)
     assert "rul_low" not in verdicts and verdicts["out_of_range"] is None
     assert rules.evaluate(history(6), SPEC, prediction(5, 1))["rul_low"] is not None
+
+
+def test_thresholds_are_checked_at_start_up() -> None:
+    import pytest
+
+    from prognos.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="alert_critical_rul"):
+        get_settings(alert_warning_rul=10, alert_critical_rul=20)
