@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings", "default_cmapss_dir"]
+__all__ = ["Settings", "default_cmapss_dir", "get_settings"]
 
 # Where the C-MAPSS data lies beside a checkout of the repository (never inside it).
 _SHARED_CMAPSS = Path(__file__).resolve().parents[3] / "shared" / "data" / "cmapss"
