@@ -66,3 +66,16 @@ def test_a_tampered_bundle_at_start_ends_the_process_with_exit_4(serve_process: 
     assert server.proc.wait(30) == 4, server.log()
     log = server.log()
     assert "model.onnx does not match its SHA-256" in log and "Traceback" not in log
+
+
+def test_serve_without_a_bundle_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROGNOS_")}
+    env["PROGNOS_DATA_DIR"] = str(tmp_path / "data")
+    out = subprocess.run([sys.executable, "-m", "prognos.cli", "serve", "--http-port", "0"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert "no bundle: pass --bundle DIR or set PROGNOS_BUNDLE" in out.stderr and "Traceback" not in out.stderr
