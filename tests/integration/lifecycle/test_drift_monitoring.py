@@ -98,7 +98,9 @@ def test_server_captures_requests_and_flags_shifted_traffic(tiny_bundle: Path, t
         assert alerts["total"] == 1, alerts
         alert = alerts["items"][0]
         assert alert["engine_id"] == "model" and version in alert["message"]
-        assert set(alert["details"]["drifted_features"]) == set(loud["drifted_features"])
+        # raised by the first check that saw enough shifted requests: a drifted subset of the features
+        assert set(alert["details"]["drifted_features"]) <= {q["name"] for q in loud["features"]}
+        assert len(alert["details"]["drifted_features"]) >= loud["min_drifted"]
 
         # the on-demand check answers the same way, and the capture reached the disk
         now = client.post("/api/v1/models/drift/check").json()
