@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from prognos.errors import ConflictError, ValidationError
 from prognos.fleet.records import iso
@@ -157,21 +158,34 @@ def record_failure(store: FleetStore, engine_id: str, cycle: object, by: str, *,
     if engine.last_cycle is not None and cycle < engine.last_cycle:
         raise ValidationError(f"cycle: {cycle} is before engine {engine_id!r}'s last reading at cycle "
                               f"{engine.last_cycle}; the failure cycle is the engine's last cycle")
+    try:
+        stored = _store_failure(store, engine_id, cycle, by)
+    except IntegrityError:  # recorded concurrently by another request: now it is there, judge against it
+        stored = _store_failure(store, engine_id, cycle, by)
+    if stored.created:
+        log.info("failure of engine %s recorded at cycle %d by %s", engine_id, cycle, by)
+    return FailureResult(stored.failure, stored.created, _version_performance(_realised(store, [engine_id]), rul_cap))
+
+
+@dataclass(frozen=True)
+class _Stored:
+    failure: FailureRecord
+    created: bool
+
+
+def _store_failure(store: FleetStore, engine_id: str, cycle: int, by: str) -> _Stored:
     db = store.db
     with db.writing(), db.write_sessions.begin() as s:
         row = s.get(FailureRow, engine_id)
-        created = row is None
         if row is None:
             row = FailureRow(engine_id=engine_id, cycle=cycle, recorded_at=utcnow(), recorded_by=by)
             s.add(row)
             s.flush()
-        elif row.cycle != cycle:
+            return _Stored(_failure(row), True)
+        if row.cycle != cycle:
             raise ConflictError(f"engine {engine_id!r}: a failure at cycle {row.cycle} is already recorded "
                                 f"(by {row.recorded_by}); it cannot change to {cycle}")
-        failure = _failure(row)
-    if created:
-        log.info("failure of engine %s recorded at cycle %d by %s", engine_id, cycle, by)
-    return FailureResult(failure, created, _version_performance(_realised(store, [engine_id]), rul_cap))
+        return _Stored(_failure(row), False)
 
 
 @dataclass(frozen=True)

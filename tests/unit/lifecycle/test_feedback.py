@@ -183,3 +183,13 @@ def test_failure_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     res = runner.invoke(app, ["failure", "e9", "--cycle", "50"])
     assert "already recorded by ops" in res.output
     s.db.dispose()
+
+
+def test_concurrent_records_of_one_failure_create_it_once(store: FleetStore) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    _readings(store, "e1", 10)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda k: record_failure(store, "e1", 20, f"op{k}"), range(8)))
+    assert sum(r.created for r in results) == 1
+    assert len({r.failure.recorded_by for r in results}) == 1  # everyone sees the one stored record
