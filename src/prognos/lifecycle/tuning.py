@@ -176,44 +176,48 @@ def tune_study(
     if train.n_engines < search_base.folds:
         raise PrognosError(f"{dataset}: {train.n_engines} training engines are fewer than folds={search_base.folds}")
     name = study_name or f"prognos-{dataset.lower()}"
-    study = optuna.create_study(
-        study_name=name, storage=_open_storage(storage), direction="minimize", load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2),
-    )
-    history: list[TrialReport] = []
-    started = [time.perf_counter()]
-
-    def callback(study: optuna.Study, ft: optuna.trial.FrozenTrial) -> None:
-        done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
-        best = min(done, key=lambda t: t.value if t.value is not None else math.inf) if done else None
-        report = TrialReport(
-            number=ft.number, state=ft.state.name.lower(), value=ft.value, params=dict(ft.params),
-            best_value=best.value if best else None, best_number=best.number if best else None,
-            seconds=round(time.perf_counter() - started[0], 2),
+    rdb = _open_storage(storage)
+    try:
+        study = optuna.create_study(
+            study_name=name, storage=rdb, direction="minimize", load_if_exists=True,
+            sampler=optuna.samplers.TPESampler(seed=seed),
+            pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2),
         )
-        started[0] = time.perf_counter()
-        history.append(report)
-        if on_trial:
-            on_trial(report)
+        history: list[TrialReport] = []
+        started = [time.perf_counter()]
 
-    study.optimize(_objective(train, search_base), n_trials=n_trials, timeout=timeout_s, callbacks=[callback],
-                   catch=(FloatingPointError,))
-    trials = study.get_trials(deepcopy=False)
-    states = [t.state for t in trials]
-    complete = states.count(optuna.trial.TrialState.COMPLETE)
-    if not complete:
-        raise PrognosError(f"study {name!r}: no trial completed ({states.count(optuna.trial.TrialState.PRUNED)} "
-                           "pruned); run more trials")
-    best = study.best_trial
-    # Replay the best trial's values onto the full configuration (not the shortened search one).
-    best_config = suggest_config(optuna.trial.FixedTrial(best.params), base)
-    return TuneResult(
-        study_name=name, storage=storage, best_number=best.number, best_value=float(best.value or math.nan),
-        best_params=dict(best.params), best_config=best_config, n_trials=len(trials), n_complete=complete,
-        n_pruned=states.count(optuna.trial.TrialState.PRUNED), n_failed=states.count(optuna.trial.TrialState.FAIL),
-        history=history,
-    )
+        def callback(study: optuna.Study, ft: optuna.trial.FrozenTrial) -> None:
+            done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+            best = min(done, key=lambda t: t.value if t.value is not None else math.inf) if done else None
+            report = TrialReport(
+                number=ft.number, state=ft.state.name.lower(), value=ft.value, params=dict(ft.params),
+                best_value=best.value if best else None, best_number=best.number if best else None,
+                seconds=round(time.perf_counter() - started[0], 2),
+            )
+            started[0] = time.perf_counter()
+            history.append(report)
+            if on_trial:
+                on_trial(report)
+
+        study.optimize(_objective(train, search_base), n_trials=n_trials, timeout=timeout_s, callbacks=[callback],
+                       catch=(FloatingPointError,))
+        trials = study.get_trials(deepcopy=False)
+        states = [t.state for t in trials]
+        complete = states.count(optuna.trial.TrialState.COMPLETE)
+        if not complete:
+            raise PrognosError(f"study {name!r}: no trial completed ({states.count(optuna.trial.TrialState.PRUNED)} "
+                               "pruned); run more trials")
+        best = study.best_trial
+        # Replay the best trial's values onto the full configuration (not the shortened search one).
+        best_config = suggest_config(optuna.trial.FixedTrial(best.params), base)
+        return TuneResult(
+            study_name=name, storage=storage, best_number=best.number, best_value=float(best.value or math.nan),
+            best_params=dict(best.params), best_config=best_config, n_trials=len(trials), n_complete=complete,
+            n_pruned=states.count(optuna.trial.TrialState.PRUNED), n_failed=states.count(optuna.trial.TrialState.FAIL),
+            history=history,
+        )
+    finally:
+        rdb.engine.dispose()  # close pooled connections now, not whenever the object is collected
 
 
 def _open_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:

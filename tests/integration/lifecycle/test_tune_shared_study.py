@@ -47,9 +47,13 @@ def test_two_processes_share_one_study(postgres: PostgresServer, tmp_path: Path)
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], "\n".join(outputs)
-    study = optuna.load_study(study_name="shared", storage=url)
-    assert len(study.trials) == 2
-    assert {t.state for t in study.trials} <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
+    storage = optuna.storages.RDBStorage(url)
+    try:
+        trials = optuna.load_study(study_name="shared", storage=storage).trials
+    finally:
+        storage.engine.dispose()
+    assert len(trials) == 2
+    assert {t.state for t in trials} <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
     for machine in ("a", "b"):
         written = json.loads((tmp_path / f"best-{machine}.json").read_text())
         assert written["tuning"]["study"] == "shared" and "postgres@127.0.0.1" in written["tuning"]["storage"]
