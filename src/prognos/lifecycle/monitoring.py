@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     from prognos.server import ServerHooks
     from prognos.serving.service import PredictionService
 
-__all__ = ["MODEL_ENGINE", "DriftMonitor", "FailureRequest", "Monitoring", "lifecycle_hooks"]
+__all__ = ["MODEL_ENGINE", "DriftMonitor", "FailureRequest", "Monitoring", "MonitoringCollector", "build_router",
+           "lifecycle_hooks"]
 
 log = logging.getLogger("prognos.lifecycle")
 

@@ -318,3 +318,19 @@ def test_drift_report_cli_on_a_registry_alias(tiny_bundle: Path, tmp_path: Path)
     assert f"model {version}: no drift" in res.output
     body = json.loads((tmp_path / "out" / "drift.json").read_text())
     assert body["model_version"] == version and body["n_samples"] == len(synthetic_fleet(6, seed=8))
+
+
+def test_public_names_and_a_light_serving_path() -> None:
+    import importlib
+    import subprocess
+    import sys
+
+    for name in ("profile", "drift", "feedback", "canary", "monitoring"):
+        module = importlib.import_module(f"prognos.lifecycle.{name}")
+        for public in module.__all__:
+            assert hasattr(module, public), f"prognos.lifecycle.{name}.{public}"
+    # what `prognos serve` loads for monitoring pulls in no training or plotting stack
+    code = ("import sys, prognos.lifecycle.monitoring, prognos.cli; "
+            "print(sorted(m for m in ('torch', 'matplotlib', 'scipy', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
