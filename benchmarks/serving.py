@@ -410,7 +410,7 @@ def table(m: dict[str, str], bundle: Path, fast: dict[str, Any], slow: dict[str,
         target = ">= 20,000" if b >= 256 else ""
         lines.append(f"| batch throughput at batch {b}, one thread (windows/s) | {fast['batch'][b]:,.0f} | "
                      f"{slow['batch'][b]:,.0f} | {target} |")
-    lines.append(f"| naive per-request throughput, one core (requests/s) | "
+    lines.append(f"| one caller in-process, requests/s (1 / p50 above) | "
                  f"{1000 / fast['service'].p50_ms:,.0f} | {1000 / slow['service'].p50_ms:,.0f} | |")
     lines += [
         f"| serving process RSS at ready / peak through 200 req/s / peak incl. 500 req/s (MB) | "

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     max_batch_requests: int = Field(default=1024, ge=1, description="engines per batch request")
     http_max_in_flight: int | None = Field(default=256, ge=1, description="HTTP requests in flight before 503 "
                                            "(health, readiness and metrics exempt); unset: no cap")
-    batch_inline_max: int = Field(default=4, ge=0, description="model calls of at most this many windows run "
+    batch_inline_max: int = Field(default=0, ge=0, description="model calls of at most this many windows run "
                                   "on the event loop (a thread hand-over costs more); 0: always the model thread")
     sagemaker: bool = Field(default=False, description="speak the SageMaker container contract instead")
     sagemaker_port: int = Field(default=8080, ge=0, le=65535, description="port of /ping and /invocations")

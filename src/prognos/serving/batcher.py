@@ -4,10 +4,10 @@ Callers ``await submit(runner, x)``; one worker task collects queued jobs into a
 ``max_size`` windows and runs the model in a single worker thread (one ONNX thread: the event
 loop stays free to parse and validate the next requests meanwhile).
 
-Batches of at most ``inline_max`` windows run on the event loop itself: handing work to a thread
-and back costs more than such a model call (measured: 0.1-2.5 ms of wake-up and GIL hand-over on
-a busy 2-core machine, against ~0.05 ms for one window), and the loop is blocked for less time
-than the hand-over would have taken. ``inline_max=0`` sends every batch to the thread.
+Optionally (``inline_max`` > 0, ``PROGNOS_BATCH_INLINE_MAX``) batches of at most that many windows
+run on the event loop itself: handing work to a thread and back can cost more than a small model
+call (0.1-2.5 ms of wake-up and GIL hand-over measured on a busy 2-core machine, against 0.05-0.25
+ms for one window). Off by default: a model call that stalls must never stall the event loop.
 
 Waiting policy: while the model thread is busy, new jobs pile up and form the next batch by
 themselves. On top of that the worker lingers at most ``max_wait_ms`` for more jobs, but only when
