@@ -13,7 +13,8 @@ Kinds:
 * ``stuck_sensor`` — a model input sensor repeated one value in ``alert_stuck_readings``
   consecutive readings (a frozen transmitter; real sensors jitter).
 * ``missing_cycles`` — gaps in the cycle numbers of the recent readings.
-* ``out_of_range`` — the engine's last batch was rejected for implausible values.
+* ``out_of_range`` / ``missing_sensor`` — the engine's last batch was refused for implausible values
+  / for lacking a sensor the model needs; cleared by the next accepted batch.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from prognos.fleet.records import AlertCondition, History, PredictionRecord
 
 __all__ = ["ALERT_KINDS", "AlertRules", "lower_bound_status"]
 
-ALERT_KINDS = ("rul_low", "stuck_sensor", "missing_cycles", "out_of_range")
+ALERT_KINDS = ("rul_low", "stuck_sensor", "missing_cycles", "out_of_range", "missing_sensor")
 
 
 def lower_bound_status(lower: float, warning: float, critical: float) -> str:
@@ -102,17 +103,19 @@ class AlertRules:
     def evaluate(self, h: History, spec: ReadingSpec, prediction: PredictionRecord | None) -> dict[
             str, AlertCondition | None]:
         """Verdicts after an accepted batch. ``rul_low`` is judged only when there is a new
-        prediction (no model -> leave it as it is); an accepted batch clears ``out_of_range``."""
+        prediction (no model -> leave it as it is); an accepted batch clears the rejection kinds."""
         verdicts: dict[str, AlertCondition | None] = {
             "stuck_sensor": self.stuck(h, spec),
             "missing_cycles": self.gaps(h),
             "out_of_range": None,
+            "missing_sensor": None,
         }
         if prediction is not None:
             verdicts["rul_low"] = self.rul(prediction)
         return verdicts
 
     @staticmethod
-    def rejected(engine_id: str, reason: str) -> Mapping[str, AlertCondition | None]:
-        return {"out_of_range": AlertCondition("warning", f"engine {engine_id}: readings rejected: {reason}",
-                                               {"reason": reason})}
+    def rejected(engine_id: str, kind: str, reason: str) -> Mapping[str, AlertCondition | None]:
+        """``kind`` (out_of_range / missing_sensor) holds: the engine's last batch was refused."""
+        return {kind: AlertCondition("warning", f"engine {engine_id}: readings rejected: {reason}",
+                                     {"reason": reason})}

@@ -199,25 +199,32 @@ class Ingestor:
         return out
 
     async def _note_rejection(self, engine_id: str, readings: Any, exc: ValidationError) -> None:
-        """A batch that fails only on plausible ranges is a data-quality event of a known engine:
-        open an ``out_of_range`` alert (the batch itself is still rejected)."""
+        """A batch refused only because a sensor the model needs is missing (``missing_sensor``) or
+        implausible (``out_of_range``) is a data-quality event of a known engine: open an alert.
+        The batch itself is still refused; anything else wrong with it is a client bug, not a sensor's."""
         spec = self.spec()
-        if not spec.ranges or not ENGINE_ID_PATTERN.match(engine_id):
+        if not spec.required or not ENGINE_ID_PATTERN.match(engine_id):
             return
         try:
-            self.validate(engine_id, readings, spec=replace(spec, ranges={}))
+            self.validate(engine_id, readings, spec=replace(spec, required=(), ranges={}))
         except ValidationError:
-            return  # broken for other reasons than range: a client bug, not a sensor problem
+            return  # malformed beyond the model's needs (no cycle, not a number, unknown field)
+        try:
+            self.validate(engine_id, readings, spec=replace(spec, ranges={}))
+            kind = "out_of_range"
+        except ValidationError:
+            kind = "missing_sensor"
         try:
             engine = await asyncio.to_thread(self.store.get_engine, engine_id)
         except NotFoundError:
             return
-        score = EngineScore(engine_id, engine.last_cycle or 0, None, dict(self.rules.rejected(engine_id, str(exc))))
+        conditions = dict(self.rules.rejected(engine_id, kind, str(exc)))
+        score = EngineScore(engine_id, engine.last_cycle or 0, None, conditions)
         try:
             for change in await self.writer.save_scores([score]):
                 self.notifier.notify(change)
         except Exception as err:  # the 422 must still reach the client
-            log.exception("recording an out-of-range alert failed: %s", err)
+            log.exception("recording a %s alert failed: %s", kind, err)
 
 
 def _reading_dict(cycle: int, values: np.ndarray) -> dict[str, Any]:

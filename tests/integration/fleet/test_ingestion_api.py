@@ -93,7 +93,7 @@ def test_invalid_json_and_engine_id_are_422(live: LiveApp) -> None:
         assert r.status_code == 422 and r.json()["detail"].startswith("engine_id")
 
 
-def test_out_of_range_batch_is_refused_and_opens_a_data_quality_alert(live: LiveApp) -> None:
+def test_implausible_or_incomplete_batches_are_refused_and_open_data_quality_alerts(live: LiveApp) -> None:
     rows = engine_readings()[:30]
     spec = live.service.predictor.spec
     name = next(f for f in spec.required if f in SENSOR_FIELDS and f in spec.ranges)
@@ -104,9 +104,17 @@ def test_out_of_range_batch_is_refused_and_opens_a_data_quality_alert(live: Live
         assert r.status_code == 422 and name in r.json()["detail"]
         [alert] = c.get("/api/v1/alerts", params={"engine_id": "e1", "kind": "out_of_range"}).json()["items"]
         assert alert["status"] == "open" and name in alert["message"]
+        lacking = {k: v for k, v in rows[29].items() if k != name}
+        r = c.post("/api/v1/engines/e1/readings", json=[lacking])
+        assert r.status_code == 422 and f"{name}: missing" in r.json()["detail"]
+        [missing] = c.get("/api/v1/alerts", params={"engine_id": "e1", "kind": "missing_sensor"}).json()["items"]
+        assert missing["status"] == "open" and missing["severity"] == "warning"
+        # a client bug (not a number) is refused without a data-quality alert
+        assert c.post("/api/v1/engines/e1/readings", json=[dict(rows[29], s2="n/a")]).status_code == 422
+        assert c.get("/api/v1/alerts", params={"engine_id": "e1"}).json()["total"] == 2
         assert c.post("/api/v1/engines/e1/readings", json=[rows[29]]).status_code == 201  # good data again
-        after = c.get(f"/api/v1/alerts/{alert['id']}").json()
-    assert after["status"] == "resolved" and after["resolved_by"] == "auto"
+        after = [c.get(f"/api/v1/alerts/{a['id']}").json() for a in (alert, missing)]
+    assert all(a["status"] == "resolved" and a["resolved_by"] == "auto" for a in after)
 
 
 def test_file_uploads_cmapss_text_and_csv(live: LiveApp) -> None:

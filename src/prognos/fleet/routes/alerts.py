@@ -26,7 +26,8 @@ def build_router(fleet: Fleet) -> APIRouter:
         status: Annotated[str | None, Query(description="open, acknowledged, resolved (comma-separated)")] = None,
         severity: Annotated[str | None, Query(description="warning, critical")] = None,
         engine_id: Annotated[str | None, Query()] = None,
-        kind: Annotated[str | None, Query(description="rul_low, stuck_sensor, missing_cycles, out_of_range")] = None,
+        kind: Annotated[str | None, Query(description="rul_low, stuck_sensor, missing_cycles, out_of_range, "
+                                                      "missing_sensor")] = None,
         limit: Limit = 500, offset: Offset = 0,
     ) -> Response:
         """Alerts, newest first."""
