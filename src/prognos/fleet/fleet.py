@@ -92,7 +92,7 @@ def build_fleet(settings: Settings, service: PredictionService | None = None, *,
     ingestor = Ingestor(settings, store, service, notifier, rules)
     retention = None
     if settings.retention_days is not None:
-        retention = RetentionJob(store, settings.retention_days, ingestor.history_length(),
+        retention = RetentionJob(store, settings.retention_days, ingestor.history_length,
                                  settings.retention_interval_s)
     fleet = Fleet(settings, store, keys, ingestor, rules, notifier, authenticator, retention=retention)
     from prognos.fleet.routes import build_routers

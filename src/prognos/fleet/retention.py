@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from prognos.fleet.records import RetentionResult
@@ -26,7 +27,9 @@ def run_retention(store: FleetStore, days: float, keep_latest: int) -> Retention
 class RetentionJob:
     """Runs :func:`run_retention` every ``interval_s`` seconds (s) in the server's event loop."""
 
-    def __init__(self, store: FleetStore, days: float, keep_latest: int, interval_s: float) -> None:
+    def __init__(self, store: FleetStore, days: float, keep_latest: int | Callable[[], int], interval_s: float
+                 ) -> None:
+        # ``keep_latest`` may be a callable: the window to keep follows the model loaded at run time.
         self.store, self.days, self.keep_latest, self.interval_s = store, days, keep_latest, interval_s
         self.runs: list[RetentionResult] = []
         self._task: asyncio.Task[None] | None = None
@@ -45,7 +48,8 @@ class RetentionJob:
     async def _loop(self) -> None:
         while True:
             try:
-                result = await asyncio.to_thread(run_retention, self.store, self.days, self.keep_latest)
+                keep = self.keep_latest() if callable(self.keep_latest) else self.keep_latest
+                result = await asyncio.to_thread(run_retention, self.store, self.days, keep)
                 self.runs.append(result)
                 log.info("retention: deleted %d readings, %d predictions older than %s", result.readings_deleted,
                          result.predictions_deleted, result.cutoff.isoformat())
