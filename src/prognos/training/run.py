@@ -66,16 +66,16 @@ def train_bundle_from_readings(
     iv = calibration.apply(result.oof_pred)
     val = rul_metrics(result.oof_pred, windows.y, iv.lower, iv.upper).to_dict()
     val.update(n_windows=len(windows), note="out-of-fold, all windows of the training engines, in-sample calibration")
+    # Drift monitoring: the distributions of the model's inputs and predictions it was trained on.
+    from prognos.lifecycle.profile import REFERENCE_FILE, reference_profile
+
+    reference = reference_profile(pipeline, train, windows, result.oof_pred)
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "model.onnx"
         export_onnx(result.model, cfg.window, pipeline.n_features, onnx_path)
         # The bundle must answer as the trained network does: check on real windows.
         from prognos.serving.runtime import OnnxRuntime
 
-    # Drift monitoring: the distributions of the model's inputs and predictions it was trained on.
-    from prognos.lifecycle.profile import REFERENCE_FILE, reference_profile
-
-    reference = reference_profile(pipeline, train, windows, result.oof_pred)
         sample = windows.x[np.linspace(0, len(windows) - 1, min(512, len(windows))).astype(int)]
         diff = float(np.max(np.abs(OnnxRuntime(onnx_path).run(sample) - torch_predict(result.model, sample))))
         if diff > 1e-3:
@@ -86,6 +86,6 @@ def train_bundle_from_readings(
                    "onnx_max_abs_diff": diff},
             validation_metrics=val, training_seconds=round(time.perf_counter() - started, 1),
             holdout_engines=held, train_config=cfg.model_dump(),
+            extra_files={REFERENCE_FILE: reference.to_json()},
         )
     return bundle
-            extra_files={REFERENCE_FILE: reference.to_json()},
