@@ -75,7 +75,7 @@ def test_health_ready_and_metrics_stay_open(live: LiveApp) -> None:
 
 
 def test_rate_limit_is_per_key_429_with_retry_after(fleet_settings: Settings, service: PredictionService) -> None:
-    settings = fleet_settings.model_copy(update={"rate_limit_per_s": 0.5, "rate_limit_burst": 3})
+    settings = fleet_settings.model_copy(update={"rate_limit_per_s": 0.1, "rate_limit_burst": 3})
     app = start_live_app(settings, service)
     try:
         fast, other = app.key("viewer"), app.key("viewer")
