@@ -1,6 +1,7 @@
 """The fleet store: engines, readings, predictions and alerts in a SQL database (SQLite or
-PostgreSQL through SQLAlchemy). The one storage seam of the fleet app; every write is one
-transaction, committed before the caller acknowledges anything.
+PostgreSQL through SQLAlchemy). The one storage seam of the fleet app. Every write is a
+transaction committed before the caller acknowledges anything; :meth:`FleetStore.run_group` lets
+concurrent writes share one transaction (a savepoint each) — see :mod:`prognos.fleet.committer`.
 """
 
 from __future__ import annotations
