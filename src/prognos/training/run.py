@@ -11,7 +11,7 @@ import numpy as np
 
 from prognos.bundle import Bundle, write_bundle
 from prognos.data.cmapss import Readings, load_subset
-from prognos.errors import PrognosError
+from prognos.errors import ConfigError, PrognosError
 from prognos.features.pipeline import FeaturePipeline
 from prognos.intervals import calibrate
 from prognos.metrics import rul_metrics
@@ -46,6 +46,13 @@ def train_bundle_from_readings(
 ) -> Bundle:
     """Train on run-to-failure ``train`` readings (every engine's last row is its failure)."""
     started = time.perf_counter()
+    from prognos.training.networks import NETWORKS
+    from prognos.training.trainer import architectures
+
+    for arch in architectures(cfg.model) or [""]:
+        if arch not in NETWORKS:
+            known = ", ".join(sorted(NETWORKS))
+            raise ConfigError(f"unknown model {arch!r}: expected one of {known} (or a mix like tcn+lstm)")
     holdout_share = cfg.holdout if cfg.holdout is not None else (0.0 if has_test_truth else 0.2)
     ids = [e.engine_id for e in train.engines()]
     held = split_holdout(ids, holdout_share, cfg.seed)
@@ -82,8 +89,8 @@ def train_bundle_from_readings(
             raise PrognosError(f"ONNX export disagrees with PyTorch by {diff:.2g} cycles")
         bundle = write_bundle(
             out, onnx_path=onnx_path, pipeline=pipeline, calibration=calibration, dataset=dataset,
-            model={"name": cfg.model, "params": cfg.model_params, "members": cfg.folds, "best_epochs": result.member_epochs,
-                   "onnx_max_abs_diff": diff},
+            model={"name": cfg.model, "params": cfg.model_params, "members": len(result.member_epochs),
+                   "best_epochs": result.member_epochs, "onnx_max_abs_diff": diff},
             validation_metrics=val, training_seconds=round(time.perf_counter() - started, 1),
             holdout_engines=held, train_config=cfg.model_dump(),
             extra_files={REFERENCE_FILE: reference.to_json()},
