@@ -19,7 +19,7 @@ from prognos.training.config import TrainConfig
 from prognos.training.export import export_onnx, torch_predict
 from prognos.training.trainer import EpochReport, train_ensemble
 
-__all__ = ["train_bundle", "train_bundle_from_readings", "split_holdout"]
+__all__ = ["split_holdout", "train_bundle", "train_bundle_from_readings"]
 
 
 def split_holdout(engine_ids: list[str], share: float, seed: int) -> list[str]:
@@ -63,8 +63,9 @@ def train_bundle_from_readings(
         window=cfg.window, rul_cap=cfg.rul_cap, smoothing=cfg.smoothing, min_trend=cfg.min_trend,
         n_regimes=cfg.n_regimes, seed=cfg.seed,
     ).fit(train)
-    log(f"{dataset}: {train.n_engines} engines, {len(train)} rows; {pipeline.regimes_.n_regimes if pipeline.regimes_ else 1} "
-        f"operating regime(s); sensors {', '.join(pipeline.sensors_ or [])}")
+    n_regimes = pipeline.regimes_.n_regimes if pipeline.regimes_ else 1
+    log(f"{dataset}: {train.n_engines} engines, {len(train)} rows; {n_regimes} operating regime(s); "
+        f"sensors {', '.join(pipeline.sensors_ or [])}")
     windows = pipeline.training_windows(train)
     if train.n_engines < cfg.folds:
         raise PrognosError(f"{dataset}: {train.n_engines} training engines are fewer than folds={cfg.folds}")
