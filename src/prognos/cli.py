@@ -66,6 +66,15 @@ def train(
     """Train an RUL model and write a bundle (model.onnx + preprocessing.json + bundle.json)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from prognos.data.cmapss import subset_name
+
+    # Cheap checks first: a mistyped subset or path fails before torch is imported.
+    dataset = subset_name(dataset)
+    path = _data_dir(data_dir)
+    if not path.exists():
+        from prognos.errors import DataFormatError
+
+        raise DataFormatError(f"{path}: no such directory or zip file")
     try:
         from prognos.training.config import load_train_config
         from prognos.training.run import train_bundle
@@ -73,7 +82,6 @@ def train(
         raise PrognosError(f"training needs the 'train' extra (pip install 'prognos[train]'): {exc}") from None
     cfg = load_train_config(config, model=model, epochs=epochs, seed=seed, folds=folds, holdout=holdout,
                             confidence=confidence)
-    path = _data_dir(data_dir)
     from prognos.config import get_settings
     from prognos.lifecycle.tracking import tracker_for  # lifecycle: MLflow, imported only when tracking
 
