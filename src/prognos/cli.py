@@ -52,7 +52,7 @@ def train(
     data_dir: DataDir = None,
     out: Annotated[Path, typer.Option("--out", help="bundle directory to write")] = Path("bundles/model"),
     config: Annotated[Path | None, typer.Option("--config", help="JSON or TOML training config")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="tcn, lstm, cnn, gru, or a mix: tcn+lstm")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="tcn+lstm (default), tcn, lstm, cnn, gru")] = None,
     epochs: Annotated[int | None, typer.Option(help="max epochs per ensemble member")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     folds: Annotated[int | None, typer.Option(help="cross-fitted ensemble members")] = None,

@@ -19,7 +19,7 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    model: str = Field("tcn", description="network name, or several joined by '+' for a mixed ensemble")
+    model: str = Field("tcn+lstm", description="network name, or several joined by '+' for a mixed ensemble")
     model_params: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="per network name: hyper-parameters, e.g. {'tcn': {'channels': 48}}"
     )
