@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -168,6 +169,7 @@ def run_one(database: str, bundle: Path, engines: int, batch: int, concurrency: 
             server.wait(30)
         except subprocess.TimeoutExpired:
             server.kill()
+        shutil.rmtree(state, ignore_errors=True)
     ms = np.asarray(got.latencies) * 1000
     return Result(database, engines, batch, got.accepted, len(got.latencies), seconds, float(np.percentile(ms, 50)),
                   float(np.percentile(ms, 99)), got.errors, current_share)
