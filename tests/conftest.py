@@ -41,7 +41,7 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, synthetic_readings) ->
     from prognos.training.run import train_bundle_from_readings
 
     out = tmp_path_factory.mktemp("bundles") / "tiny"
-    cfg = TrainConfig(folds=2, epochs=4, patience=4, window=20, holdout=0.0, threads=1)
+    cfg = TrainConfig(model="tcn", folds=2, epochs=4, patience=4, window=20, holdout=0.0, threads=1)
     train_bundle_from_readings(synthetic_readings, "SYNTH", out, cfg, log=lambda m: None)
     return out
 

@@ -27,7 +27,7 @@ def trained(tmp_path_factory):
     data = write_cmapss_dir(root / "data", n_train=16, n_test=8)
     bundle = root / "bundle"
     cfg = root / "cfg.toml"
-    cfg.write_text("[train]\nwindow = 20\nfolds = 2\npatience = 3\nthreads = 1\n")
+    cfg.write_text("[train]\nmodel = \"tcn\"\nwindow = 20\nfolds = 2\npatience = 3\nthreads = 1\n")
     r = run("train", "--dataset", "FD001", "--data-dir", str(data), "--out", str(bundle), "--config", str(cfg),
             "--epochs", "3", "--seed", "1")
     assert r.returncode == 0, r.stderr
@@ -64,7 +64,8 @@ def test_train_evaluate_predict(trained, tmp_path):
 def test_holdout_evaluation_without_rul_file(tmp_path):
     data = write_cmapss_dir(tmp_path / "data", n_train=12, n_test=4)
     (data / "RUL_FD001.txt").unlink()
-    r = run("train", "--data-dir", str(data), "--out", str(tmp_path / "b"), "--epochs", "2", "--folds", "2")
+    r = run("train", "--data-dir", str(data), "--out", str(tmp_path / "b"), "--epochs", "2", "--folds", "2",
+            "--model", "tcn")
     assert r.returncode == 0, r.stderr
     assert "holding out" in r.stdout + r.stderr
     r = run("evaluate", "--bundle", str(tmp_path / "b"), "--data-dir", str(data), "--report", str(tmp_path / "r"))

@@ -51,7 +51,7 @@ def v2_bundle(synthetic_readings, tmp_path_factory: pytest.TempPathFactory) -> P
     from prognos.training.run import train_bundle_from_readings
 
     out = tmp_path_factory.mktemp("v2") / "v2"
-    cfg = TrainConfig(folds=2, epochs=2, patience=2, window=20, holdout=0.0, threads=1, seed=1)
+    cfg = TrainConfig(model="tcn", folds=2, epochs=2, patience=2, window=20, holdout=0.0, threads=1, seed=1)
     train_bundle_from_readings(synthetic_readings, "SYNTH", out, cfg, log=lambda m: None)
     return out
 
