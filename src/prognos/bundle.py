@@ -30,7 +30,7 @@ from prognos.errors import BundleError
 from prognos.features.pipeline import FeaturePipeline
 from prognos.intervals import IntervalCalibration
 
-__all__ = ["BUNDLE_FORMAT", "Bundle", "Manifest", "read_bundle", "write_bundle", "sha256_file"]
+__all__ = ["BUNDLE_FORMAT", "Bundle", "Manifest", "read_bundle", "sha256_file", "write_bundle"]
 
 BUNDLE_FORMAT = "prognos.bundle/1"
 MODEL_FILE = "model.onnx"
