@@ -179,29 +179,15 @@ def serve(
                                               "models:/NAME@ALIAS (MLflow)")] = None,  # lifecycle
 ) -> None:
     """Serve a bundle over REST and gRPC (or as a SageMaker container) until SIGTERM; SIGHUP reloads it."""
+    from prognos.assembly import plan_serving
     from prognos.config import get_settings
     from prognos.server import run
 
     settings = get_settings(bundle=bundle, http_port=http_port, grpc_port=grpc_port, host=host,
                             sagemaker=True if sagemaker else None)
-    from prognos.fleet import server_hooks
-    from prognos.server import ServerHooks
+    plan = plan_serving(settings, model)
+    run(plan.settings, plan.hooks)
 
-    # The fleet app (storage, ingestion, alerts, API keys) rides on the same app and settings.
-    hooks = ServerHooks() if settings.sagemaker else server_hooks(settings)
-    if not settings.sagemaker:  # lifecycle: drift capture + monitor, ground-truth routes, shadow canary
-        from prognos.lifecycle.monitoring import lifecycle_hooks
-
-        hooks = lifecycle_hooks(settings, hooks)
-    if model is not None:  # lifecycle: serve (and follow) a registry alias or an MLflow model URI
-        from prognos.errors import ConfigError
-        from prognos.lifecycle.watcher import follow_model
-
-        if bundle is not None:
-            raise ConfigError("pass --bundle or --model, not both")
-        followed = follow_model(settings, model, hooks)
-        settings, hooks = followed.settings, followed.hooks
-    run(settings, hooks)
 
 # --- fleet commands (keys, ingest, simulate, retention, demo) ----------------------------------
 
