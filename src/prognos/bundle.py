@@ -115,8 +115,9 @@ def write_bundle(
             (tmp / name).write_text(text)
         files = {name: sha256_file(tmp / name) for name in (MODEL_FILE, PREPROCESSING_FILE, *extra)}
         created = datetime.now(UTC).replace(microsecond=0)
+        model_name = str(fields["model"]["name"]).replace("+", "-")
         version = fields.pop("version", None) or (
-            f"{fields['dataset'].lower()}-{fields['model']['name']}-{created:%Y%m%dT%H%M%SZ}-{files[MODEL_FILE][:8]}"
+            f"{fields['dataset'].lower()}-{model_name}-{created:%Y%m%dT%H%M%SZ}-{files[MODEL_FILE][:8]}"
         )
         data = Manifest(
             version=version,
