@@ -1,6 +1,6 @@
 """Replaying run-to-failure engines into the live app: a critical alert must open before the
 engine's last cycle (its failure). Always: a synthetic engine the tiny model never saw. With the
-C-MAPSS files (``-m cmapss`` and slow): an FD001 training engine held out of a small FD001 model."""
+C-MAPSS files: an FD001 training engine held out of a small FD001 model (a 2-member TCN, ~1 min)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,6 @@ def test_synthetic_engine_raises_a_critical_alert_before_failure(fleet_settings:
 
 
 @pytest.mark.cmapss
-@pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_cmapss_fd001_training_engine_raises_a_critical_alert_before_failure(
         cmapss: Path, fleet_settings: Settings, tmp_path: Path) -> None:
