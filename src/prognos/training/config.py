@@ -20,7 +20,7 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     model: str = Field("tcn+lstm", description="network name, or several joined by '+' for a mixed ensemble")
-    model_params: dict[str, dict[str, float]] = Field(
+    model_params: dict[str, dict[str, int | float]] = Field(
         default_factory=dict, description="per network name: hyper-parameters, e.g. {'tcn': {'channels': 48}}"
     )
     window: int = Field(30, ge=1, le=500)

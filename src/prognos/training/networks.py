@@ -29,7 +29,12 @@ def build_network(name: str, n_features: int, window: int, **params: float) -> n
         from prognos.errors import ConfigError
 
         raise ConfigError(f"unknown model {name!r}: expected one of {', '.join(sorted(NETWORKS))}")
-    return NETWORKS[name](n_features, window, **params)
+    try:
+        return NETWORKS[name](n_features, window, **params)
+    except TypeError as exc:  # an unknown or mistyped hyper-parameter in model_params
+        from prognos.errors import ConfigError
+
+        raise ConfigError(f"model_params.{name}: {exc}") from None
 
 
 @register("lstm")
@@ -39,6 +44,7 @@ class LstmReference(nn.Module):
 
     def __init__(self, n_features: int, window: int, hidden: int = 64, dropout: float = 0.2) -> None:
         super().__init__()
+        hidden = int(hidden)
         self.lstm1 = nn.LSTM(n_features, hidden, batch_first=True)
         self.lstm2 = nn.LSTM(hidden, hidden, batch_first=True)
         self.drop = nn.Dropout(dropout)
