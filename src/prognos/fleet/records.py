@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-import numpy as np
+from prognos.data.cmapss import EngineSeries
 
 __all__ = [
     "AlertChange",
@@ -30,17 +30,9 @@ def iso(t: datetime | None) -> str | None:
     return None if t is None else t.isoformat().replace("+00:00", "Z")
 
 
-@dataclass(frozen=True)
-class ReadingBatch:
-    """Validated readings of one engine: ``cycles`` (n,) int64 strictly increasing, ``values``
-    (n, 24) float64 in MEASUREMENT_FIELDS order (NaN where a channel was not sent)."""
-
-    engine_id: str
-    cycles: np.ndarray
-    values: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.cycles)
+#: Validated readings of one engine to store: ``cycles`` (n,) int64 strictly increasing, ``values``
+#: (n, 24) float64 in MEASUREMENT_FIELDS order (NaN where a channel was not sent). The loader's type.
+ReadingBatch = EngineSeries
 
 
 @dataclass(frozen=True)
@@ -55,16 +47,8 @@ class StoredBatch:
     previous_last_cycle: int | None
 
 
-@dataclass(frozen=True)
-class History:
-    """An engine's latest readings, oldest first (same layout as :class:`ReadingBatch`)."""
-
-    engine_id: str
-    cycles: np.ndarray
-    values: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.cycles)
+#: An engine's latest readings, oldest first (the same layout as :data:`ReadingBatch`).
+History = EngineSeries
 
 
 @dataclass(frozen=True)
