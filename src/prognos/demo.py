@@ -109,6 +109,7 @@ def run_demo(settings: Settings, opts: DemoOptions, say: Callable[[str], None] =
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     stop = threading.Event()
+    timer: threading.Timer | None = None
     try:
         _wait_ready(url, proc)
         if settings.cmapss_dir is not None and bundle.manifest.dataset == "FD001":
@@ -127,7 +128,9 @@ def run_demo(settings: Settings, opts: DemoOptions, say: Callable[[str], None] =
         say("  Ctrl-C stops the demo" + (f" (or it stops after {opts.duration_s:g} s)" if opts.duration_s else ""))
         say("")
         if opts.duration_s:
-            threading.Timer(opts.duration_s, stop.set).start()
+            timer = threading.Timer(opts.duration_s, stop.set)
+            timer.daemon = True
+            timer.start()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         summary = simulate(url, key, fleet, speed=opts.speed, stop=stop)
         say(f"replay finished: {summary.readings_sent} readings sent in {summary.elapsed_s:.0f} s")
@@ -138,6 +141,8 @@ def run_demo(settings: Settings, opts: DemoOptions, say: Callable[[str], None] =
         pass
     finally:
         stop.set()
+        if timer is not None:
+            timer.cancel()
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
