@@ -1,5 +1,5 @@
 """A real ``prognos serve`` subprocess on free 127.0.0.1 ports, and polling helpers, for the
-drift, canary and lifecycle-flow tests."""
+drift, canary, serve-by-alias and lifecycle-flow tests, and a load loop that records every answer."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from tests.unit.serving.factory import readings
 
 ADMIN_TOKEN = "lifecycle-admin-token"
 
@@ -86,3 +89,34 @@ def serve(workdir: Path, env: dict[str, str], *args: str) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+@dataclass
+class Load:
+    """Clients posting predictions back to back; every (status, model_version) is recorded."""
+
+    url: str
+    bundle: Path
+    min_readings: int = 10  # each request sends min_readings..min_readings+39 readings
+    seen: list[tuple[int, str]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self, k: int) -> None:
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            i = 0
+            while not self.stop.is_set():
+                n = self.min_readings + (i * 7 + k) % 40
+                body = {"engine_id": f"load{k}", "sensor_data": readings(self.bundle, n, engine=k)}
+                try:
+                    r = client.post("/api/v1/predict", json=body)
+                    self.seen.append((r.status_code, r.json().get("model_version", r.text)))
+                except httpx.HTTPError as exc:  # a refused or reset connection is a failed request too
+                    self.seen.append((0, repr(exc)))
+                i += 1
+
+    def latest(self) -> str:
+        return self.seen[-1][1] if self.seen else ""
+
+    def more(self, n: int) -> None:
+        mark = len(self.seen)
+        wait_for(lambda: len(self.seen) >= mark + n, f"{n} more responses")

@@ -11,17 +11,15 @@ version.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from prognos.bundle import read_bundle
 from prognos.data.synthetic import synthetic_fleet
 from prognos.lifecycle.registry import open_registry
-from tests.integration.lifecycle.server import clean_env, cli, serve, wait_for
+from tests.integration.lifecycle.server import Load, clean_env, cli, serve, wait_for
 from tests.unit.serving.factory import readings
 
 
@@ -34,35 +32,6 @@ def train(readings_: Any, out: Path, seed: int) -> Path:
                       patience=2, window=20, holdout=0.0, threads=1, seed=seed)
     train_bundle_from_readings(readings_, "SYNTH", out, cfg, log=lambda m: None)
     return out
-
-
-@dataclass
-class Load:
-    """Clients posting predictions back to back; every (status, model_version) is recorded."""
-
-    url: str
-    bundle: Path
-    seen: list[tuple[int, str]] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self, k: int) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as client:
-            i = 0
-            while not self.stop.is_set():
-                body = {"engine_id": f"load{k}", "sensor_data": readings(self.bundle, 10 + (i * 7 + k) % 40, engine=k)}
-                try:
-                    r = client.post("/api/v1/predict", json=body)
-                    self.seen.append((r.status_code, r.json().get("model_version", r.text)))
-                except httpx.HTTPError as exc:  # a refused or reset connection is a failed request too
-                    self.seen.append((0, repr(exc)))
-                i += 1
-
-    def latest(self) -> str:
-        return self.seen[-1][1] if self.seen else ""
-
-    def more(self, n: int) -> None:
-        mark = len(self.seen)
-        wait_for(lambda: len(self.seen) >= mark + n, f"{n} more responses")
 
 
 def test_train_register_promote_shadow_promote_rollback(synthetic_readings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

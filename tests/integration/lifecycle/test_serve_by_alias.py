@@ -9,13 +9,11 @@ The registry is a local directory, and S3 served by moto's HTTP server on a free
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -23,24 +21,10 @@ import pytest
 
 from prognos.bundle import read_bundle
 from prognos.lifecycle.registry import NotApprovedError, Registry, open_registry
-from tests.unit.serving.factory import readings
+from tests.integration.lifecycle.server import Load, free_port, wait_for
 
 BUCKET = "prognos-lifecycle-it"
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(cond: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
@@ -84,28 +68,6 @@ def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registr
         server.stop()
 
 
-@dataclass
-class Load:
-    """Clients posting predictions back to back; every (status, model_version) is recorded."""
-
-    url: str
-    bundle: Path
-    seen: list[tuple[int, str]] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self, k: int) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as client:
-            i = 0
-            while not self.stop.is_set():
-                body = {"engine_id": f"e{k}", "sensor_data": readings(self.bundle, 5 + (i * 7 + k) % 40, engine=k)}
-                r = client.post("/api/v1/predict", json=body)
-                self.seen.append((r.status_code, r.json().get("model_version", r.text)))
-                i += 1
-
-    def latest(self) -> str:
-        return self.seen[-1][1] if self.seen else ""
-
-
 def _serve(workdir: Path, loc: RegistryLocation, *args: str) -> tuple[subprocess.Popen[bytes], int, Path]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PROGNOS_", "AWS_"))}
@@ -142,7 +104,7 @@ def test_serve_by_alias_follows_promote_and_rollback_without_failed_requests(
 
         wait_for(ready, "the server to be ready")
         assert httpx.get(f"{url}/ready").json()["model_version"] == v1_name
-        load = Load(url, tiny_bundle)
+        load = Load(url, tiny_bundle, min_readings=5)
         clients = [threading.Thread(target=load.run, args=(k,)) for k in range(3)]
         for t in clients:
             t.start()
