@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "default_cmapss_dir", "get_settings"]
@@ -51,8 +51,12 @@ class Settings(BaseSettings):
     batch_max_wait_ms: float = Field(default=2.0, ge=0, description="longest a request waits for a batch")
     cache_size: int = Field(default=4096, ge=0, description="cached predictions (0 disables)")
     cache_ttl_s: float = Field(default=300.0, gt=0)
-    warning_rul: float = Field(default=40.0, ge=0, description="status 'warning' below this RUL (cycles)")
-    critical_rul: float = Field(default=15.0, ge=0, description="status 'critical' below this RUL (cycles)")
+    # The one status rule (prognos.status): these judge the interval's LOWER bound, for /predict,
+    # the fleet's engine status and its rul_low alerts alike.
+    warning_rul: float = Field(default=40.0, ge=0, description="status 'warning': interval lower bound below "
+                               "this (cycles)")
+    critical_rul: float = Field(default=15.0, ge=0, description="status 'critical': interval lower bound below "
+                                "this (cycles)")
     shutdown_grace_s: float = Field(default=10.0, ge=0)
     log_sample_rate: float = Field(default=0.1, ge=0, le=1, description="share of successes logged")
     log_level: str = "INFO"
@@ -77,11 +81,28 @@ class Settings(BaseSettings):
     grpc_max_concurrent_rpcs: int | None = Field(default=None, ge=1, description="in-flight RPCs, then refused")
     grpc_stream_history: int = Field(default=128, ge=1, description="readings kept per engine in a stream")
     grpc_stream_max_engines: int = Field(default=1000, ge=1, description="engines kept per stream (LRU)")
+    # Edge limits and TLS (serving/http, serving/grpc; docs/security.md).
+    http_max_body_mb: float = Field(default=8.0, gt=0, le=1024, description="largest JSON body (MiB); 413 above, "
+                                    "refused before it is parsed")
+    http_max_upload_mb: float = Field(default=64.0, gt=0, le=4096, description="largest file upload (MiB); 413 above")
+    http_max_concurrent_uploads: int = Field(default=2, ge=1, description="uploads parsed at once; more get 503")
+    http_header_timeout_s: float = Field(default=10.0, gt=0, description="a connection must finish its request "
+                                         "line and headers within this (s), else it is closed")
+    http_keepalive_s: float = Field(default=5.0, gt=0, description="idle keep-alive connections closed after (s)")
+    anonymous_rate_limit_per_s: float = Field(default=50.0, ge=0, description="predict requests per second per "
+                                              "client address without an API key (0: no limit)")
+    anonymous_rate_limit_burst: int = Field(default=100, ge=1, description="... and their burst")
+    tls_cert_file: Path | None = Field(default=None, description="PEM certificate: HTTPS for REST and TLS for gRPC")
+    tls_key_file: Path | None = Field(default=None, description="PEM private key of tls_cert_file")
+    database_timeout_s: float = Field(default=5.0, gt=0, description="connect / lock wait before a write is "
+                                      "answered 503 (s)")
 
     # --- fleet ------------------------------------------------------------------------------
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
-    alert_warning_rul: float = Field(default=40.0, ge=0, description="warning: interval lower bound < this (cycles)")
-    alert_critical_rul: float = Field(default=15.0, ge=0, description="critical alert: lower bound < this (cycles)")
+    # Older names of warning_rul / critical_rul (one status rule, one pair of thresholds): either
+    # name sets both; different values under the two names are a configuration error.
+    alert_warning_rul: float | None = Field(default=None, ge=0, description="same as warning_rul")
+    alert_critical_rul: float | None = Field(default=None, ge=0, description="same as critical_rul")
     alert_stuck_readings: int = Field(default=25, ge=2, description="identical readings in a row = stuck sensor")
     webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list, description="JSON list or a,b")
     webhook_max_attempts: int = Field(default=5, ge=1, description="tries per webhook delivery")
@@ -93,15 +114,47 @@ class Settings(BaseSettings):
     retention_days: float | None = Field(default=None, gt=0, description="keep data this long (days)")
     retention_interval_s: float = Field(default=3600.0, gt=0, description="how often the server runs retention (s)")
 
+    # --- scale-out: MQTT ingestion (fleet/mqtt.py) and the inference pool (serving/pool.py) --
+    mqtt_host: str = Field(default="127.0.0.1", description="MQTT broker host")
+    mqtt_port: int = Field(default=1883, ge=1, le=65535, description="MQTT broker port (8883 is usual with TLS)")
+    mqtt_username: str | None = Field(default=None, description="broker user name")
+    mqtt_password: str | None = Field(default=None, repr=False, description="broker password")
+    mqtt_tls: bool = Field(default=False, description="connect with TLS (system CAs unless mqtt_ca_file)")
+    mqtt_ca_file: Path | None = Field(default=None, description="CA bundle (PEM) that signed the broker's cert")
+    mqtt_cert_file: Path | None = Field(default=None, description="client certificate (PEM) for mutual TLS")
+    mqtt_key_file: Path | None = Field(default=None, description="client key (PEM) for mutual TLS")
+    mqtt_client_id: str = Field(default="prognos-ingest", min_length=1, description="the subscriber's session id")
+    mqtt_topic_prefix: str = Field(default="prognos", min_length=1, description="topics: PREFIX/engines/ID/readings")
+    mqtt_reconnect_min_s: int = Field(default=1, ge=1, description="first reconnect delay (s), doubled per try")
+    mqtt_reconnect_max_s: int = Field(default=30, ge=1, description="longest reconnect delay (s)")
+    inference_addresses: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="gateway role: gRPC inference replicas host:port, a,b")
+    inference_timeout_s: float = Field(default=2.0, gt=0, description="deadline of one inference call (s)")
+    inference_health_interval_s: float = Field(default=1.0, gt=0, description="replica health-check period (s)")
+
     @field_validator("alert_critical_rul")
     @classmethod
-    def _alert_critical_below_warning(cls, v: float, info: object) -> float:
+    def _alert_critical_below_warning(cls, v: float | None, info: object) -> float | None:
         warning = getattr(info, "data", {}).get("alert_warning_rul")
-        if warning is not None and v > warning:
+        if v is not None and warning is not None and v > warning:
             raise ValueError(f"alert_critical_rul ({v}) must not exceed alert_warning_rul ({warning})")
         return v
 
-    @field_validator("webhook_urls", "cors_origins", mode="before")
+    @model_validator(mode="after")
+    def _one_pair_of_status_thresholds(self) -> Settings:
+        for new, old in (("warning_rul", "alert_warning_rul"), ("critical_rul", "alert_critical_rul")):
+            given, alias = getattr(self, new), getattr(self, old)
+            if alias is None:
+                setattr(self, old, given)
+            elif new in self.model_fields_set and alias != given:
+                raise ValueError(f"{new} ({given}) and its older name {old} ({alias}) differ; set one")
+            else:
+                setattr(self, new, alias)
+        if self.critical_rul > self.warning_rul:
+            raise ValueError(f"critical_rul ({self.critical_rul}) must not exceed warning_rul ({self.warning_rul})")
+        return self
+
+    @field_validator("webhook_urls", "cors_origins", "inference_addresses", mode="before")
     @classmethod
     def _string_list(cls, v: object) -> object:
         # Environment variables hold either a JSON list or a comma-separated string.
@@ -130,13 +183,14 @@ class Settings(BaseSettings):
     optuna_storage: str | None = Field(
         default=None, description="Optuna RDB URL for `prognos tune`; default sqlite:///<data_dir>/optuna.db"
     )
-    # drift monitoring (lifecycle/drift.py): capture, thresholds, the server's periodic job
+    # drift monitoring (lifecycle/drift/): capture, thresholds, the server's periodic job
     drift_sample_rate: float = Field(default=0.1, ge=0, le=1, description="share of served predictions captured")
     drift_buffer_size: int = Field(default=5000, ge=10, description="captured samples kept in memory (ring buffer)")
     drift_capture_max_rows: int = Field(default=50_000, ge=0, description="rows of <data_dir>/drift/capture.jsonl "
                                         "before it rotates (one old file kept; 0: memory only)")
     drift_interval_s: float = Field(default=60.0, gt=0, description="how often the server computes drift (s)")
     drift_min_samples: int = Field(default=100, ge=10, description="captured samples needed for a verdict")
+    drift_min_engines: int = Field(default=10, ge=1, description="... from at least this many engines")
     drift_psi_threshold: float = Field(default=0.25, gt=0, description="a drifted quantity has PSI above this")
     drift_ks_effect: float = Field(default=0.3, gt=0, le=1, description="... and a KS gap (max CDF distance) above")
     drift_ks_pvalue: float = Field(default=0.01, gt=0, lt=1, description="... with a KS p-value below this")

@@ -27,30 +27,24 @@ from prognos.config import Settings
 from prognos.data.schema import MEASUREMENT_FIELDS, SENSOR_FIELDS
 from prognos.data.validation import ReadingSpec
 from prognos.fleet.records import AlertCondition, History, PredictionRecord
+from prognos.status import StatusThresholds
 
-__all__ = ["ALERT_KINDS", "AlertRules", "lower_bound_status"]
+__all__ = ["ALERT_KINDS", "AlertRules"]
 
 ALERT_KINDS = ("rul_low", "stuck_sensor", "missing_cycles", "out_of_range", "missing_sensor")
 
 
-def lower_bound_status(lower: float, warning: float, critical: float) -> str:
-    """healthy / warning / critical by the interval's lower bound (cycles) — the engine status the
-    fleet shows, by the same rule as ``rul_low`` alerts."""
-    if lower < critical:
-        return "critical"
-    if lower < warning:
-        return "warning"
-    return "healthy"
-
-
 class AlertRules:
     def __init__(self, settings: Settings) -> None:
-        self.warning_rul = settings.alert_warning_rul
-        self.critical_rul = settings.alert_critical_rul
+        self.thresholds = StatusThresholds.from_settings(settings)
+        self.warning_rul = self.thresholds.warning
+        self.critical_rul = self.thresholds.critical
         self.stuck_n = settings.alert_stuck_readings
 
     def status(self, lower: float) -> str:
-        return lower_bound_status(lower, self.warning_rul, self.critical_rul)
+        """The engine status for an interval whose lower bound is ``lower`` (cycles): the one rule of
+        :mod:`prognos.status`, the same ``/api/v1/predict`` answers with."""
+        return self.thresholds.of(lower)
 
     def rul(self, p: PredictionRecord) -> AlertCondition | None:
         severity = self.status(p.lower)

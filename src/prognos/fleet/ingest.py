@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,7 +21,7 @@ import numpy as np
 from prognos.config import Settings
 from prognos.data.cmapss import parse_readings_text
 from prognos.data.schema import MEASUREMENT_FIELDS
-from prognos.data.validation import ReadingSpec, ValidSequence, validate_sequence
+from prognos.data.validation import ENGINE_ID_PATTERN, ReadingSpec, ValidSequence, check_engine_id, validate_sequence
 from prognos.errors import NotFoundError, PrognosError, ValidationError
 from prognos.fleet.alerts import AlertRules
 from prognos.fleet.committer import GroupCommitter
@@ -37,14 +36,12 @@ from prognos.fleet.records import (
 )
 from prognos.fleet.store import FleetStore
 from prognos.fleet.windows import WindowCache
-from prognos.serving.service import PredictionService
+from prognos.serving.ports import Predictions
+from prognos.serving.predictor import history_readings
 
 __all__ = ["ENGINE_ID_PATTERN", "Ingestor", "check_engine_id"]
 
 log = logging.getLogger("prognos.fleet")
-
-ENGINE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-
 
 @dataclass(frozen=True)
 class _Scored:
@@ -52,17 +49,10 @@ class _Scored:
     error: str | None = None
 
 
-def check_engine_id(engine_id: str, where: str = "engine_id") -> str:
-    if not ENGINE_ID_PATTERN.match(engine_id):
-        raise ValidationError(f"{where}: {engine_id!r} is not a valid engine id (1-64 of A-Z a-z 0-9 . _ : -, "
-                              "starting with a letter or digit)")
-    return engine_id
-
-
 class Ingestor:
     """Implements the gRPC server's ``ingestor`` Protocol (``await ingest(engine_id, readings)``)."""
 
-    def __init__(self, settings: Settings, store: FleetStore, service: PredictionService | None,
+    def __init__(self, settings: Settings, store: FleetStore, service: Predictions | None,
                  notifier: Notifier, rules: AlertRules | None = None) -> None:
         self.settings = settings
         self.store = store
@@ -76,15 +66,15 @@ class Ingestor:
     def spec(self) -> ReadingSpec:
         """The loaded model's reading contract; without a model only the structure is checked."""
         if self.service is not None and self.service.ready:
-            return self.service.predictor.spec
+            return self.service.reading_spec()
         return ReadingSpec(required=(), ranges={}, max_readings=self.settings.max_readings)
 
     def history_length(self) -> int:
         """Readings scored per engine (window plus warm-up so the smoothing settles)."""
-        window = 30
+        readings = history_readings(30)  # without a model: a common window
         if self.service is not None and self.service.ready:
-            window = self.service.predictor.window
-        return max(2 * window + 20, self.settings.alert_stuck_readings)
+            readings = self.service.history_readings()
+        return max(readings, self.settings.alert_stuck_readings)
 
     def validate(self, engine_id: str, readings: Any, where: str = "readings", spec: ReadingSpec | None = None
                  ) -> ReadingBatch:
@@ -141,7 +131,11 @@ class Ingestor:
         if not stored:
             return _Scored()
         spec = self.spec()
-        histories = await self._histories([s.engine_id for s in stored])
+        try:
+            histories = await self._histories([s.engine_id for s in stored])
+        except Exception as exc:  # the readings are committed: a failed read must not turn the 2xx into an error
+            log.warning("ingested without scoring (reading the history failed): %s", exc)
+            return _Scored([], "scoring skipped: the stored history could not be read")
         predictions: dict[str, PredictionRecord] = {}
         error = None
         try:
@@ -181,7 +175,7 @@ class Ingestor:
         if self.service is None:
             return {}
 
-        required = [MEASUREMENT_FIELDS.index(f) for f in self.service.predictor.spec.required]
+        required = [MEASUREMENT_FIELDS.index(f) for f in self.service.reading_spec().required]
         ready = []
         for h in histories:
             # Readings stored while no model was loaded were checked for structure only: leave out
@@ -202,18 +196,12 @@ class Ingestor:
         """A batch refused only because a sensor the model needs is missing (``missing_sensor``) or
         implausible (``out_of_range``) is a data-quality event of a known engine: open an alert.
         The batch itself is still refused; anything else wrong with it is a client bug, not a sensor's."""
-        spec = self.spec()
-        if not spec.required or not ENGINE_ID_PATTERN.match(engine_id):
+        # The validator classified the refusal (ValidationError.kind): no second pass needed. A
+        # missing_sensor / out_of_range refusal is raised only after everything else about the
+        # reading checked out, so kind alone tells a sensor's fault from a client's.
+        kind = exc.kind
+        if kind not in ("missing_sensor", "out_of_range") or ENGINE_ID_PATTERN.fullmatch(engine_id) is None:
             return
-        try:
-            self.validate(engine_id, readings, spec=replace(spec, required=(), ranges={}))
-        except ValidationError:
-            return  # malformed beyond the model's needs (no cycle, not a number, unknown field)
-        try:
-            self.validate(engine_id, readings, spec=replace(spec, ranges={}))
-            kind = "out_of_range"
-        except ValidationError:
-            kind = "missing_sensor"
         try:
             engine = await asyncio.to_thread(self.store.get_engine, engine_id)
         except NotFoundError:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from prognos.errors import PrognosError
+from prognos.status import StatusThresholds
 
 if TYPE_CHECKING:
     from prognos.config import Settings
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from prognos.fleet.store import FleetStore
     from prognos.lifecycle.feedback import ShadowPair
     from prognos.lifecycle.registry import Registry
-    from prognos.serving.predictor import Predictor
+    from prognos.serving.predictor import Prediction, Predictor
     from prognos.serving.service import ServedPrediction
 
 __all__ = ["CandidateRef", "CandidateSource", "FixedCandidate", "PairStats", "RegistryCandidate", "ShadowCanary"]
@@ -229,22 +230,20 @@ class ShadowCanary:
             self.counters.dropped += len(jobs)
             self._error(exc)
             return 0
-        self._record(jobs, [p.rul for p in preds], cand.predictor.version)
+        self._record(jobs, preds, cand.predictor.version)
         await self._persist(jobs, [p.rul for p in preds], cand.predictor.version)
         return len(jobs)
 
-    def _record(self, jobs: Sequence[_Job], rul: Sequence[float], candidate_version: str) -> None:
-        from prognos.serving.predictor import rul_status
-
-        s = self.settings
+    def _record(self, jobs: Sequence[_Job], preds: Sequence[Prediction], candidate_version: str) -> None:
+        thresholds = StatusThresholds.from_settings(self.settings)
         groups: dict[str, list[int]] = {}
         for i, j in enumerate(jobs):
             groups.setdefault(j.production_version, []).append(i)
         for prod, idx in groups.items():
             stats = self.pairs.setdefault((prod, candidate_version), PairStats(prod, candidate_version))
-            diff = np.array([rul[i] - jobs[i].production_rul for i in idx])
-            same = np.array([rul_status(rul[i], s.warning_rul, s.critical_rul) == jobs[i].production_status
-                             for i in idx])
+            diff = np.array([preds[i].rul - jobs[i].production_rul for i in idx])
+            # Both statuses by the one rule (prognos.status): each version's own interval lower bound.
+            same = np.array([thresholds.of(preds[i].lower) == jobs[i].production_status for i in idx])
             stats.add(diff, self.tolerance, same)
         self.counters.scored += len(jobs)
 

@@ -1,5 +1,11 @@
 """The one predictor: validated readings -> feature windows -> model -> RUL with a calibrated
-interval. Used by ``prognos predict``, REST, gRPC and the fleet app. Imports no torch."""
+interval. Used by ``prognos predict``, REST, gRPC and the fleet app. Imports no torch.
+
+The model loop is written once, in three steps every caller shares: :meth:`Predictor.windows`
+(sequences -> a batch of feature windows), a model call (:meth:`Predictor.predict_windows`
+directly, or the service's micro-batcher and cache around it) and :meth:`Predictor.finish`
+(RUL -> calibrated interval). The health status of a prediction is not decided here: see
+:mod:`prognos.status` (the interval's lower bound)."""
 
 from __future__ import annotations
 
@@ -14,7 +20,17 @@ from prognos.data.cmapss import Readings
 from prognos.data.validation import ReadingSpec, ValidSequence, check_values, validate_sequence
 from prognos.serving.runtime import InferenceRuntime, OnnxRuntime
 
-__all__ = ["Prediction", "Predictor", "rul_status"]
+__all__ = ["SMOOTHING_WARMUP_READINGS", "Prediction", "Predictor", "history_readings"]
+
+#: Readings beyond two windows that the causal smoothing of the feature pipeline needs to settle.
+SMOOTHING_WARMUP_READINGS = 20
+
+
+def history_readings(window: int) -> int:
+    """How many of an engine's latest readings to feed the model for a settled window: two
+    windows plus the smoothing warm-up. The fleet keeps this many per engine; drift capture
+    computes features over this many."""
+    return 2 * window + SMOOTHING_WARMUP_READINGS
 
 
 @dataclass(frozen=True)
@@ -42,15 +58,6 @@ class Prediction:
         }
 
 
-def rul_status(rul: float, warning: float, critical: float) -> str:
-    """healthy / warning / critical by RUL thresholds (cycles)."""
-    if rul < critical:
-        return "critical"
-    if rul < warning:
-        return "warning"
-    return "healthy"
-
-
 class Predictor:
     """A loaded, verified bundle ready to predict.
 
@@ -64,7 +71,7 @@ class Predictor:
         self.pipeline = bundle.pipeline
         self.calibration = bundle.calibration
         self.runtime: InferenceRuntime = runtime or OnnxRuntime(bundle.model_path, threads=threads)
-        ranges = dict(bundle.manifest.input_ranges)
+        ranges: dict[str, Sequence[float]] = dict(bundle.manifest.input_ranges)
         ranges.update(range_overrides or {})
         self.spec = ReadingSpec(tuple(bundle.manifest.input_fields), ranges, max_readings)
 
@@ -81,6 +88,11 @@ class Predictor:
         return self.pipeline.window
 
     @property
+    def history_readings(self) -> int:
+        """Latest readings per engine that give a settled window (see :func:`history_readings`)."""
+        return history_readings(self.window)
+
+    @property
     def confidence(self) -> float:
         return self.calibration.level
 
@@ -91,26 +103,32 @@ class Predictor:
         values = seq.values if isinstance(seq, ValidSequence) else seq
         return self.pipeline.last_window(values)
 
+    def windows(self, sequences: Sequence[ValidSequence]) -> np.ndarray:
+        """Step 1 of the model loop: (batch, window, n_features) float32, one window per sequence."""
+        return np.stack([self.window_of(s) for s in sequences])
+
     def predict_windows(self, x: np.ndarray) -> np.ndarray:
         """(batch, window, n_features) -> (batch,) RUL in cycles."""
         if len(x) == 0:
             return np.zeros(0)
         return self.runtime.run(x)
 
-    def finish(self, engine_ids: Sequence[str], rul: np.ndarray, last_cycles: Sequence[int | None]) -> list[Prediction]:
+    def finish(self, engine_ids: Sequence[str], rul: np.ndarray, sequences: Sequence[ValidSequence]
+               ) -> list[Prediction]:
+        """Step 3 of the model loop: RUL (cycles) of each sequence -> predictions with the calibrated
+        interval, at each sequence's last cycle."""
         iv = self.calibration.apply(rul)
         return [
             Prediction(str(e), float(r), float(lo), float(hi), self.confidence, self.version,
-                       None if c is None else int(c))
-            for e, r, lo, hi, c in zip(engine_ids, rul, iv.lower, iv.upper, last_cycles, strict=True)
+                       None if s.cycles is None else int(s.cycles[-1]))
+            for e, r, lo, hi, s in zip(engine_ids, rul, iv.lower, iv.upper, sequences, strict=True)
         ]
 
     def predict_sequences(self, engine_ids: Sequence[str], sequences: Sequence[ValidSequence]) -> list[Prediction]:
+        """The model loop in one call (no cache, no batcher): windows -> model -> interval."""
         if not sequences:
             return []
-        x = np.stack([self.window_of(s) for s in sequences])
-        last = [None if s.cycles is None else int(s.cycles[-1]) for s in sequences]
-        return self.finish(engine_ids, self.predict_windows(x), last)
+        return self.finish(engine_ids, self.predict_windows(self.windows(sequences)), sequences)
 
     def predict_readings(self, readings: Readings) -> list[Prediction]:
         """Every engine of a file, at its last reading. Rows are checked against the spec."""

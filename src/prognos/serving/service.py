@@ -25,11 +25,12 @@ import numpy as np
 from prognos.bundle import Manifest
 from prognos.config import Settings
 from prognos.data.schema import MEASUREMENT_FIELDS
-from prognos.data.validation import ValidSequence
+from prognos.data.validation import ReadingSpec, ValidSequence
 from prognos.errors import BundleError, ModelUnavailableError, OverloadedError, PrognosError
 from prognos.serving.batcher import MicroBatcher
 from prognos.serving.cache import PredictionCache, window_key
-from prognos.serving.predictor import Prediction, Predictor, rul_status
+from prognos.serving.predictor import Prediction, Predictor
+from prognos.status import StatusThresholds
 
 __all__ = ["PredictionObserver", "PredictionService", "ServedPrediction", "ServiceCounters", "load_predictor",
            "warm_up"]
@@ -40,7 +41,7 @@ class ServedPrediction:
     """A prediction as the API returns it (REST JSON body and gRPC message share these fields)."""
 
     prediction: Prediction
-    status: str  # healthy / warning / critical
+    status: str  # healthy / warning / critical, by the interval's lower bound (prognos.status)
     timestamp: str  # UTC ISO-8601
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,6 +113,7 @@ class PredictionService:
 
     def __init__(self, settings: Settings, predictor: Predictor | None = None) -> None:
         self.settings = settings
+        self.thresholds = StatusThresholds.from_settings(settings)
         self._predictor = predictor
         self.bundle_path: Path | None = predictor.bundle.path if predictor is not None else None
         self.cache = PredictionCache(settings.cache_size, settings.cache_ttl_s)
@@ -148,6 +150,15 @@ class PredictionService:
     def manifest(self) -> Manifest:
         return self.predictor.bundle.manifest
 
+    # The prognos.serving.ports.Predictions seam (what the fleet scores through).
+    def reading_spec(self) -> ReadingSpec:
+        """The loaded model's reading contract; ModelUnavailableError without a model."""
+        return self.predictor.spec
+
+    def history_readings(self) -> int:
+        """Latest readings per engine a prediction should see; ModelUnavailableError without a model."""
+        return self.predictor.history_readings
+
     def begin_shutdown(self) -> None:
         """Report not-ready from now on (load balancers stop sending); in-flight work still finishes."""
         self._draining = True
@@ -178,7 +189,7 @@ class PredictionService:
 
     # ------------------------------------------------------------------ predictions
     def _serve(self, p: Prediction) -> ServedPrediction:
-        status = rul_status(p.rul, self.settings.warning_rul, self.settings.critical_rul)
+        status = self.thresholds.of(p.lower)  # the one status rule: the interval's lower bound
         return ServedPrediction(p, status, datetime.now(UTC).isoformat().replace("+00:00", "Z"))
 
     def _check_memory(self) -> None:
@@ -227,7 +238,7 @@ class PredictionService:
             else:
                 rul[i] = hit
         if todo:
-            x = np.stack([predictor.window_of(seqs[i]) for i in todo])
+            x = predictor.windows([seqs[i] for i in todo])
             try:
                 y = await self.batcher.submit(predictor, x)
             except OverloadedError:
@@ -236,9 +247,8 @@ class PredictionService:
             for i, r in zip(todo, y, strict=True):
                 rul[i] = r
                 self.cache.put(keys[i], float(r))
-        last = [None if s.cycles is None else int(s.cycles[-1]) for s in seqs]
         self.counters.predictions += len(seqs)
-        served = [self._serve(p) for p in predictor.finish(engine_ids, rul, last)]
+        served = [self._serve(p) for p in predictor.finish(engine_ids, rul, seqs)]
         for observe in self.observers:
             try:
                 observe(predictor, engine_ids, seqs, served)

@@ -5,8 +5,9 @@ import numpy as np
 from prognos.config import get_settings
 from prognos.data.schema import MEASUREMENT_FIELDS
 from prognos.data.validation import ReadingSpec
-from prognos.fleet.alerts import AlertRules, lower_bound_status
+from prognos.fleet.alerts import AlertRules
 from prognos.fleet.records import History, PredictionRecord
+from prognos.status import health_status as lower_bound_status
 
 SETTINGS = get_settings(alert_warning_rul=40, alert_critical_rul=15, alert_stuck_readings=5)
 SPEC = ReadingSpec(("setting_1", "s2", "s3", "s6"), {"s2": [600, 700], "s3": [1500, 1700], "s6": [21.61, 21.61]})

@@ -19,9 +19,10 @@ from prognos.lifecycle.canary import CandidateRef, FixedCandidate, RegistryCandi
 from prognos.lifecycle.feedback import model_performance
 from prognos.lifecycle.registry import Registry
 from prognos.lifecycle.stores import LocalStore
-from prognos.serving.predictor import Predictor, rul_status
+from prognos.serving.predictor import Predictor
 from prognos.serving.runtime import OnnxRuntime
 from prognos.serving.service import PredictionService, load_predictor
+from prognos.status import health_status
 from tests.unit.serving.factory import readings
 
 
@@ -90,8 +91,10 @@ def test_candidate_scores_sampled_traffic_in_the_background(tiny_bundle: Path, m
     assert (pair["production_version"], pair["candidate_version"], pair["n"]) == (production, candidate, 20)
     assert pair["mean_diff"] == pytest.approx(7.0, abs=1e-3) and pair["max_abs_diff"] == pytest.approx(7.0, abs=1e-3)
     assert pair["agreement"] == 1.0  # within the 10-cycle tolerance
-    expected_same = np.mean([rul_status(a.prediction.rul + 7.0, s.warning_rul, s.critical_rul) == a.status
-                             for a in answers])
+    # the candidate's status by the one rule: its own interval's lower bound
+    cand_lower = read_bundle(candidate_bundle).calibration.apply(np.array([a.prediction.rul + 7.0 for a in answers]))
+    expected_same = np.mean([health_status(lo, s.warning_rul, s.critical_rul) == a.status
+                             for lo, a in zip(cand_lower.lower, answers, strict=True)])
     assert pair["status_agreement"] == pytest.approx(expected_same)
 
     (stored,) = model_performance(store).shadow

@@ -28,9 +28,10 @@ def test_prediction_matches_the_predictor_and_carries_the_response_fields(
 
 def test_status_follows_the_configured_thresholds(predictor: Predictor, tiny_bundle: Path) -> None:
     rows = readings(tiny_bundle, 30)
-    rul = asyncio.run(PredictionService(get_settings(), predictor).predict("e", rows)).prediction.rul
-    above = get_settings(warning_rul=rul + 2, critical_rul=rul + 1)
-    between = get_settings(warning_rul=rul + 1, critical_rul=max(0.0, rul - 1))
+    # the status judges the interval's lower bound (prognos.status), not the point RUL
+    lower = asyncio.run(PredictionService(get_settings(), predictor).predict("e", rows)).prediction.lower
+    above = get_settings(warning_rul=lower + 2, critical_rul=lower + 1)
+    between = get_settings(warning_rul=lower + 1, critical_rul=max(0.0, lower - 1))
     assert asyncio.run(PredictionService(above, predictor).predict("e", rows)).status == "critical"
     assert asyncio.run(PredictionService(between, predictor).predict("e", rows)).status == "warning"
 
