@@ -1,0 +1,5 @@
+"""``python -m prognos.cli`` runs the ``prognos`` command."""
+
+from prognos.cli import main
+
+main()

@@ -1,0 +1,63 @@
+"""The typer application every ``prognos.cli`` module adds its commands to, and the options and
+helpers several of them share. Commands parse options, call one library function and print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from prognos.errors import ConfigError
+
+if TYPE_CHECKING:
+    from prognos.config import Settings
+    from prognos.fleet.store import FleetStore
+    from prognos.lifecycle.registry import Registry
+
+__all__ = ["ByOpt", "DataDir", "Dataset", "RegistryOpt", "VersionArg", "app", "choice", "data_dir",
+           "fleet_store", "open_registry_at"]
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="prognos: Remaining-Useful-Life models — train, evaluate, bundle, serve, run a fleet.")
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="C-MAPSS folder or zip [env PROGNOS_CMAPSS_DIR]")]
+Dataset = Annotated[str, typer.Option("--dataset", help="FD001, FD002, FD003 or FD004")]
+RegistryOpt = Annotated[str | None, typer.Option("--registry", help="directory or s3://bucket/prefix "
+                                                 "[env PROGNOS_REGISTRY_DIR, default <data dir>/registry]")]
+ByOpt = Annotated[str | None, typer.Option("--by", help="who does this (default: the login name)")]
+VersionArg = Annotated[str, typer.Argument(help="version number (3 or v3), alias (production) or bundle version")]
+
+
+def choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``allowed``, else a usage error (exit 2) naming the option."""
+    if value not in allowed:
+        listed = ", ".join(allowed[:-1]) + f" or {allowed[-1]}"
+        raise ConfigError(f"{option} must be {listed}, not {value!r}")
+    return value
+
+
+def data_dir(given: Path | None) -> Path:
+    """The C-MAPSS location: the option, else PROGNOS_CMAPSS_DIR."""
+    from prognos.config import get_settings
+
+    path = given or get_settings().cmapss_dir
+    if path is None:
+        raise ConfigError("no data directory: pass --data-dir or set PROGNOS_CMAPSS_DIR")
+    return path
+
+
+def fleet_store() -> tuple[Settings, FleetStore]:
+    from prognos.config import get_settings
+    from prognos.fleet import open_store
+
+    settings = get_settings()
+    return settings, open_store(settings)
+
+
+def open_registry_at(location: str | None) -> Registry:
+    from prognos.config import get_settings
+    from prognos.lifecycle.registry import open_registry
+
+    settings = get_settings(registry_dir=location)
+    return open_registry(settings.registry_location, settings.registry_cache)

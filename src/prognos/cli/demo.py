@@ -1,0 +1,23 @@
+"""``prognos demo``: the whole product on one machine, in one command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from prognos.cli.app import app
+
+
+@app.command()
+def demo(
+    engines: Annotated[int, typer.Option(help="engines to replay")] = 30,
+    speed: Annotated[float, typer.Option(help="cycles per second per engine")] = 2.0,
+    duration: Annotated[float | None, typer.Option(help="stop after this many seconds (default: Ctrl-C)")] = None,
+    retrain: Annotated[bool, typer.Option("--retrain", help="train a new quick model even if one exists")] = False,
+) -> None:
+    """Train a quick model (or reuse it), serve it with the fleet app, replay a fleet, print the dashboard URL."""
+    from prognos.config import get_settings
+    from prognos.demo import DemoOptions, run_demo
+
+    run_demo(get_settings(), DemoOptions(engines, speed, duration, retrain), say=typer.echo)

@@ -1,0 +1,33 @@
+"""``prognos serve``: the prediction service (and the fleet app) over REST and gRPC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from prognos.cli.app import app
+
+
+@app.command()
+def serve(
+    bundle: Annotated[Path | None, typer.Option("--bundle", help="bundle directory [env PROGNOS_BUNDLE]")] = None,
+    http_port: Annotated[int | None, typer.Option("--http-port", help="REST port [env PROGNOS_HTTP_PORT]")] = None,
+    grpc_port: Annotated[int | None, typer.Option("--grpc-port", help="gRPC port [env PROGNOS_GRPC_PORT]")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="interface to bind [env PROGNOS_HOST, 127.0.0.1]")] = None,
+    sagemaker: Annotated[bool, typer.Option("--sagemaker", help="SageMaker container contract on port 8080 "
+                                            "(GET /ping, POST /invocations) [env PROGNOS_SAGEMAKER]")] = False,
+    model: Annotated[str | None, typer.Option("--model", help="instead of --bundle: a registry alias (production: "
+                                              "followed, hot-swapped when it moves), version, or "
+                                              "models:/NAME@ALIAS (MLflow)")] = None,
+) -> None:
+    """Serve a bundle over REST and gRPC (or as a SageMaker container) until SIGTERM; SIGHUP reloads it."""
+    from prognos.assembly import plan_serving
+    from prognos.config import get_settings
+    from prognos.server import run
+
+    settings = get_settings(bundle=bundle, http_port=http_port, grpc_port=grpc_port, host=host,
+                            sagemaker=True if sagemaker else None)
+    plan = plan_serving(settings, model)
+    run(plan.settings, plan.hooks)
