@@ -81,7 +81,7 @@ def _quiet_broken_pipe() -> NoReturn:
     # The reader went away (`prognos predict … | head`): what it wanted it got. Point stdout at
     # /dev/null so the interpreter's final flush does not complain, and exit 0.
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ is not None else 1)
     sys.exit(0)
 
 
@@ -110,6 +110,12 @@ def main() -> None:
             _fail("interrupted", 130)
         except typer.Exit as exc:
             sys.exit(exc.exit_code)
+        except SystemExit:
+            # typer answers a closed stdout (EPIPE) with exit 1 after wrapping the streams in
+            # click's PacifyFlushWrapper: that wrapper is how we know it was the pipe.
+            if type(sys.stdout).__name__ == "PacifyFlushWrapper":
+                _quiet_broken_pipe()
+            raise
     except BrokenPipeError:
         _quiet_broken_pipe()
     if isinstance(code, int) and code:  # e.g. `--help` returns 0, a no-command group 2
