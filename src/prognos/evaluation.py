@@ -1,8 +1,12 @@
 """Evaluate a bundle with the field's protocol and write a report (metrics.json, per-engine CSV, plots).
 
 Official protocol: the last window of each test engine against the RUL file. Without a RUL file:
-the engines the bundle held out of training, each cut at a seeded random cycle (the same kind of
-truncation NASA applied to the test files), against their known remaining life.
+the engines the bundle held out of training, each cut so that it looks like an official test engine
+(**test-like cut**): the true RUL at the cut is drawn (seeded) from the RUL values of FD001's official
+test set (``RUL_FD001.txt`` in the data directory; 7–145 cycles, median 86) among those that leave the
+engine at least :data:`MIN_HISTORY` cycles of history. A uniform random cut — the old protocol, which
+puts the cut anywhere in the life and so scores mostly healthy engines — is reported beside it
+(``uniform_cut`` in ``metrics.json``) for comparison.
 
 Metrics are computed against the true RUL capped at the bundle's ``rul_cap`` (the piecewise-linear
 target of the literature); ``*_uncapped`` figures against the raw truth sit beside them.
@@ -23,7 +27,9 @@ from prognos.errors import DataFormatError
 from prognos.metrics import rul_metrics
 from prognos.serving.predictor import Predictor
 
-__all__ = ["EvaluationReport", "evaluate_bundle", "truncate_engines"]
+__all__ = ["MIN_HISTORY", "EvaluationReport", "cut_like_test_set", "evaluate_bundle", "truncate_engines"]
+
+MIN_HISTORY = 31  # cycles: the shortest FD001 official test engine
 
 
 @dataclass(frozen=True)
@@ -45,22 +51,65 @@ def truncate_engines(readings: Readings, seed: int) -> tuple[list[EngineSeries],
     return cut, np.array(rul)
 
 
+def cut_like_test_set(readings: Readings, reference_rul: np.ndarray, seed: int,
+                   min_history: int = MIN_HISTORY) -> tuple[list[EngineSeries], np.ndarray]:
+    """Cut every run-to-failure engine so its true RUL at the cut follows ``reference_rul`` (cycles,
+    e.g. an official test set's RUL file): each engine draws from the reference values that leave it
+    ``min_history`` cycles (or half its life, if shorter); returns the cut engines and true RUL."""
+    rng = np.random.default_rng(seed)
+    ref = np.sort(np.asarray(reference_rul, dtype=np.float64))
+    cut, rul = [], []
+    for e in readings.engines():
+        n = len(e)
+        room = n - min(min_history, max(1, n // 2))
+        ok = ref[ref <= room]
+        r = int(rng.choice(ok)) if len(ok) else int(rng.integers(0, max(1, room)))
+        keep = n - r
+        cut.append(EngineSeries(e.engine_id, e.cycles[:keep], e.values[:keep]))
+        rul.append(float(e.cycles[-1] - e.cycles[keep - 1]))
+    return cut, np.array(rul)
+
+
+def reference_rul(data_dir: Path) -> np.ndarray | None:
+    """FD001's official test RUL values (the shape of truncation the test sets use), if present."""
+    path = Path(data_dir) / "RUL_FD001.txt"
+    if not path.is_file():
+        return None
+    try:
+        values = np.loadtxt(path, dtype=np.float64, ndmin=1)
+    except ValueError as exc:
+        raise DataFormatError(f"{path}: not a column of numbers ({exc})") from None
+    return values if len(values) else None
+
+
 def evaluate_bundle(
     predictor: Predictor, data_dir: Path, dataset: str, out_dir: Path, rul_file: Path | None = None, seed: int = 0,
 ) -> EvaluationReport:
     manifest = predictor.bundle.manifest
     subset = load_subset(data_dir, dataset, rul_file=rul_file)
+    uniform_engines: list[EngineSeries] | None = None
+    uniform_true: np.ndarray | None = None
     if subset.test is not None and subset.rul is not None:
         engines = list(subset.test.engines())
         true = subset.rul
         protocol = f"official test set: last cycle of each {subset.name} test engine vs {subset.rul_source}"
     elif manifest.holdout_engines:
         held = subset.train.select(set(manifest.holdout_engines))
-        engines, true = truncate_engines(held, seed)
-        protocol = (
-            f"held-out training engines ({len(engines)} of {subset.name}, not seen in training), "
-            f"each cut at a seeded random cycle — no RUL file for the test set"
-        )
+        ref = reference_rul(data_dir)
+        uniform_engines, uniform_true = truncate_engines(held, seed)
+        if ref is not None:
+            engines, true = cut_like_test_set(held, ref, seed)
+            protocol = (
+                f"held-out training engines ({len(engines)} of {subset.name}, not seen in training), each cut "
+                f"test-like (RUL at the cut drawn from RUL_FD001.txt, ≥ {MIN_HISTORY} cycles of history) — "
+                "no RUL file for the test set"
+            )
+        else:
+            engines, true = uniform_engines, uniform_true
+            protocol = (
+                f"held-out training engines ({len(engines)} of {subset.name}, not seen in training), each cut at "
+                "a seeded uniformly random cycle (RUL_FD001.txt absent, so no test-like cut) — no RUL file"
+            )
     else:
         raise DataFormatError(
             f"no RUL file for {subset.name} in {data_dir} and the bundle held out no training engines; "
@@ -70,13 +119,22 @@ def evaluate_bundle(
 
     for e in engines:
         check_values(e.values, predictor.spec, f"engine {e.engine_id}")
+    cap = manifest.rul_cap
+    uniform: dict[str, Any] | None = None
+    if uniform_engines is not None and uniform_engines is not engines:
+        assert uniform_true is not None
+        up = predictor.predict_windows(np.stack([predictor.window_of(e.values) for e in uniform_engines]))
+        uiv = predictor.calibration.apply(up)
+        uniform = dict(rul_metrics(up, np.minimum(uniform_true, cap), uiv.lower, uiv.upper).to_dict())
+        uniform["protocol"] = "the same held-out engines, each cut at a seeded uniformly random cycle"
     x = np.stack([predictor.window_of(e.values) for e in engines])
     pred = predictor.predict_windows(x)
     iv = predictor.calibration.apply(pred)
-    cap = manifest.rul_cap
     capped = np.minimum(true, cap)
-    m = rul_metrics(pred, capped, iv.lower, iv.upper).to_dict()
+    m: dict[str, Any] = dict(rul_metrics(pred, capped, iv.lower, iv.upper).to_dict())
     raw = rul_metrics(pred, true, iv.lower, iv.upper)
+    if uniform is not None:
+        m["uniform_cut"] = uniform
     m.update(
         rmse_uncapped=raw.rmse, score_uncapped=raw.score, coverage_uncapped=raw.coverage,
         confidence_level=predictor.confidence, protocol=protocol, dataset=subset.name,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -34,6 +34,15 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(256, ge=1)
     lr: float = Field(2e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
+    late_penalty: float = Field(0.0, ge=0, description="extra weight of late predictions' squared error")
+    student: str = Field("tcn", description="network distilled from the ensemble (the served model)")
+    student_params: dict[str, int | float] = Field(default_factory=dict, description="the student's hyper-parameters")
+    student_epochs: int = Field(30, ge=1, description="distillation epochs (at most `epochs`)")
+    student_late_starts: int = Field(1, ge=0, description="late-starting histories per engine in distillation")
+    student_noise: float = Field(0.05, ge=0, description="feature noise (z-score units) on distillation windows")
+    serve: Literal["student", "ensemble"] = Field(
+        "student", description="which model the bundle serves: the distilled student or the teacher ensemble"
+    )
     confidence: float = Field(0.9, gt=0, lt=1, description="nominal coverage of prediction intervals")
     interval_bins: int = Field(4, ge=1, description="bins of predicted RUL for conditional calibration")
     holdout: float | None = Field(

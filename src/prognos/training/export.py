@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -24,8 +25,9 @@ def export_onnx(model: nn.Module, window: int, n_features: int, path: Path) -> N
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         buf = io.BytesIO()
+        sink: Any = buf  # the legacy exporter writes to a file object too (typed for paths only)
         torch.onnx.export(
-            model, (example,), buf, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            model, (example,), sink, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}, opset_version=17, dynamo=False,
         )
     proto = onnx.load_from_string(buf.getvalue())

@@ -6,18 +6,20 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from torch.nn import Module
 
 from prognos.bundle import Bundle, write_bundle
 from prognos.data.cmapss import Readings, load_subset
-from prognos.errors import ConfigError, PrognosError
+from prognos.errors import ConfigError, TrainingError
 from prognos.features.pipeline import FeaturePipeline
-from prognos.intervals import calibrate
+from prognos.intervals import IntervalCalibration, calibrate
 from prognos.metrics import rul_metrics
 from prognos.training.config import TrainConfig
 from prognos.training.export import export_onnx, torch_predict
-from prognos.training.trainer import EpochReport, train_ensemble
+from prognos.training.trainer import EpochReport, epoch_logger, train_ensemble
 
 __all__ = ["split_holdout", "train_bundle", "train_bundle_from_readings"]
 
@@ -68,32 +70,71 @@ def train_bundle_from_readings(
         f"sensors {', '.join(pipeline.sensors_ or [])}")
     windows = pipeline.training_windows(train)
     if train.n_engines < cfg.folds:
-        raise PrognosError(f"{dataset}: {train.n_engines} training engines are fewer than folds={cfg.folds}")
+        raise ConfigError(f"{dataset}: {train.n_engines} training engines are fewer than folds={cfg.folds}")
+    if on_epoch is None:
+        on_epoch = epoch_logger(log)
     result = train_ensemble(windows, pipeline.n_features, cfg, on_epoch)
-    calibration = calibrate(result.oof_pred, windows.y, cfg.confidence, cfg.rul_cap, cfg.interval_bins)
-    iv = calibration.apply(result.oof_pred)
-    val = rul_metrics(result.oof_pred, windows.y, iv.lower, iv.upper).to_dict()
-    val.update(n_windows=len(windows), note="out-of-fold, all windows of the training engines, in-sample calibration")
-    # Drift monitoring: the distributions of the model's inputs and predictions it was trained on.
-    from prognos.lifecycle.profile import REFERENCE_FILE, reference_profile
+    teacher_cal = calibrate(result.oof_pred, windows.y, cfg.confidence, cfg.rul_cap, cfg.interval_bins)
+    teacher_val = _validation(result.oof_pred, windows.y, teacher_cal)
+    teacher_val["note"] = "out-of-fold, all windows of the training engines, in-sample calibration"
+    log(f"teacher ({len(result.member_epochs)} members): out-of-fold RMSE {teacher_val['rmse']:.2f} "
+        f"in {result.seconds / 60:.1f} min")
+    served: Module = result.model
+    model_info: dict[str, Any] = {
+        "name": cfg.model, "params": cfg.model_params, "members": len(result.member_epochs),
+        "best_epochs": result.member_epochs, "served": "ensemble",
+    }
+    oof_served, val = result.oof_pred, teacher_val
+    if cfg.serve == "student":
+        from prognos.training.distill import distill
+        from prognos.training.export import torch_predict as _tp
 
-    reference = reference_profile(pipeline, train, windows, result.oof_pred)
+        student = distill(result.model, pipeline, train, windows, cfg, on_epoch)
+        # The student has no out-of-fold predictions of its own: its OOF estimate is the teacher's
+        # OOF prediction moved by the student's gap to the teacher on that window.
+        gap = _tp(student.model, windows.x) - _tp(result.model, windows.x)
+        oof_served = np.clip(result.oof_pred + gap, 0.0, cfg.rul_cap)
+        val = _validation(oof_served, windows.y,
+                          calibrate(oof_served, windows.y, cfg.confidence, cfg.rul_cap, cfg.interval_bins))
+        val["note"] = ("student: teacher's out-of-fold prediction + (student - teacher) on each window, "
+                       "all windows of the training engines, in-sample calibration")
+        log(f"student {cfg.student}: RMSE vs teacher {student.agreement_rmse:.2f} on held-back engines; "
+            f"estimated out-of-fold RMSE {val['rmse']:.2f} in {student.seconds / 60:.1f} min")
+        served = student.model
+        model_info = {
+            "name": cfg.student, "params": cfg.student_params, "members": 1, "served": "student",
+            "student": {"agreement_rmse": round(student.agreement_rmse, 3), "n_windows": student.n_windows,
+                        "best_epoch": student.best_epoch, "seconds": round(student.seconds, 1)},
+            "teacher": {"name": cfg.model, "params": cfg.model_params, "members": len(result.member_epochs),
+                        "best_epochs": result.member_epochs, "validation_metrics": teacher_val},
+        }
+    calibration = calibrate(oof_served, windows.y, cfg.confidence, cfg.rul_cap, cfg.interval_bins)
+    # Drift monitoring: the distributions of the model's inputs and predictions it was trained on.
+    from prognos.reference import REFERENCE_FILE, reference_profile
+
+    reference = reference_profile(pipeline, train, windows, oof_served)
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "model.onnx"
-        export_onnx(result.model, cfg.window, pipeline.n_features, onnx_path)
+        export_onnx(served, cfg.window, pipeline.n_features, onnx_path)
         # The bundle must answer as the trained network does: check on real windows.
         from prognos.serving.runtime import OnnxRuntime
 
         sample = windows.x[np.linspace(0, len(windows) - 1, min(512, len(windows))).astype(int)]
-        diff = float(np.max(np.abs(OnnxRuntime(onnx_path).run(sample) - torch_predict(result.model, sample))))
+        diff = float(np.max(np.abs(OnnxRuntime(onnx_path).run(sample) - torch_predict(served, sample))))
         if diff > 1e-3:
-            raise PrognosError(f"ONNX export disagrees with PyTorch by {diff:.2g} cycles")
+            raise TrainingError(f"ONNX export disagrees with PyTorch by {diff:.2g} cycles")
         bundle = write_bundle(
             out, onnx_path=onnx_path, pipeline=pipeline, calibration=calibration, dataset=dataset,
-            model={"name": cfg.model, "params": cfg.model_params, "members": len(result.member_epochs),
-                   "best_epochs": result.member_epochs, "onnx_max_abs_diff": diff},
+            model={**model_info, "onnx_max_abs_diff": diff},
             validation_metrics=val, training_seconds=round(time.perf_counter() - started, 1),
             holdout_engines=held, train_config=cfg.model_dump(),
             extra_files={REFERENCE_FILE: reference.to_json()},
         )
     return bundle
+
+
+def _validation(pred: np.ndarray, true: np.ndarray, calibration: IntervalCalibration) -> dict[str, Any]:
+    iv = calibration.apply(pred)
+    val: dict[str, Any] = rul_metrics(pred, true, iv.lower, iv.upper).to_dict()
+    val["n_windows"] = len(true)
+    return val

@@ -23,7 +23,7 @@ from prognos.features.pipeline import Windows
 from prognos.training.config import TrainConfig
 from prognos.training.networks import Ensemble, build_network
 
-__all__ = ["EpochReport", "TrainResult", "architectures", "engine_folds", "train_ensemble"]
+__all__ = ["EpochReport", "TrainResult", "architectures", "engine_folds", "epoch_logger", "rul_loss", "train_ensemble"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,23 @@ class EpochReport:
     train_loss: float  # MSE in (RUL / cap)^2
     val_rmse: float  # cycles
     best_val_rmse: float
+    stage: str = "teacher"  # "teacher": an ensemble member; "student": the distilled network
+
+    def line(self) -> str:
+        """One human-readable progress line."""
+        who = f"member {self.member}/{self.members}" if self.stage == "teacher" else "student"
+        what = "val RMSE" if self.stage == "teacher" else "RMSE vs teacher"
+        return (f"{who} epoch {self.epoch}/{self.epochs}: loss {self.train_loss:.4f}  {what} {self.val_rmse:.2f} "
+                f"(best {self.best_val_rmse:.2f})")
+
+
+def epoch_logger(log: Callable[[str], None]) -> Callable[[EpochReport], None]:
+    """A progress callback that logs a line per epoch (for a log file or a pipe, where no bar shows)."""
+
+    def on_epoch(r: EpochReport) -> None:
+        log(r.line())
+
+    return on_epoch
 
 
 @dataclass
@@ -57,6 +74,15 @@ def engine_folds(engine_ids: np.ndarray, folds: int, seed: int) -> np.ndarray:
     order = rng.permutation(len(engines))
     fold_of = {engines[i]: j % folds for j, i in enumerate(order)}
     return np.array([fold_of[e] for e in engine_ids])
+
+
+def rul_loss(pred: torch.Tensor, target: torch.Tensor, late_penalty: float) -> torch.Tensor:
+    """Squared error, late predictions (``pred > target``: the engine fails before we said) weighted
+    ``1 + late_penalty`` — the PHM08 score punishes late predictions harder than early ones."""
+    err = pred - target
+    if late_penalty <= 0:
+        return (err**2).mean()
+    return (err**2 * (1.0 + late_penalty * (err > 0).float())).mean()
 
 
 def _predict(model: nn.Module, x: torch.Tensor, batch: int = 4096) -> np.ndarray:
@@ -88,7 +114,7 @@ def _train_member(
         for i in range(0, len(perm), cfg.batch_size):
             idx = perm[i : i + cfg.batch_size]
             opt.zero_grad(set_to_none=True)
-            loss = nn.functional.mse_loss(net(x_all[idx]), y_all[idx])
+            loss = rul_loss(net(x_all[idx]), y_all[idx], cfg.late_penalty)
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)

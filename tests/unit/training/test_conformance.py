@@ -78,3 +78,24 @@ def test_short_sequence_gets_a_prediction(tiny_bundle):
     reading = {f: (lo + hi) / 2 for f, (lo, hi) in pred.spec.ranges.items()}
     out = pred.predict_sequences(["e1"], [pred.validate([reading])])
     assert len(out) == 1 and np.isfinite(out[0].rul)
+
+
+def test_distilled_student_onnx_matches_pytorch(real_windows, tmp_path):
+    """The served network of a default bundle is the distilled student: same parity on real windows."""
+    from prognos.data.synthetic import synthetic_fleet
+    from prognos.training.config import TrainConfig
+    from prognos.training.distill import distill
+
+    torch.manual_seed(0)
+    p, x = real_windows
+    fleet = synthetic_fleet(4, seed=9, min_life=40, max_life=60)
+    small = FeaturePipeline(window=p.window).fit(fleet)
+    teacher = Ensemble([build_network("tcn", small.n_features, small.window) for _ in range(2)], cap=125.0).eval()
+    cfg = TrainConfig(folds=2, epochs=1, window=small.window, threads=1)
+    student = distill(teacher, small, fleet, small.training_windows(fleet), cfg).model
+    assert len(student.members) == 1 and type(student.members[0]) is NETWORKS[cfg.student]
+    # Parity on real C-MAPSS windows (shape permitting) — the student's weights are what matters.
+    xs = x if x.shape[2] == small.n_features else small.training_windows(fleet).x[:300]
+    path = tmp_path / "student.onnx"
+    export_onnx(student, small.window, small.n_features, path)
+    np.testing.assert_allclose(OnnxRuntime(path).run(xs), torch_predict(student, xs), atol=1e-4)
