@@ -23,7 +23,7 @@ class TrainConfig(BaseModel):
     model_params: dict[str, dict[str, int | float]] = Field(
         default_factory=dict, description="per network name: hyper-parameters, e.g. {'tcn': {'channels': 48}}"
     )
-    window: int = Field(30, ge=1, le=500)
+    window: int = Field(40, ge=1, le=500, description="cycles of history the model reads (front-padded if fewer)")
     rul_cap: float = Field(125.0, gt=0)
     smoothing: float = Field(0.1, gt=0, le=1)
     min_trend: float = Field(0.4, ge=0, le=1)
@@ -34,10 +34,10 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(256, ge=1)
     lr: float = Field(2e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
-    late_penalty: float = Field(0.0, ge=0, description="extra weight of late predictions' squared error")
+    late_penalty: float = Field(1.0, ge=0, description="extra weight of late predictions' squared error")
     student: str = Field("tcn", description="network distilled from the ensemble (the served model)")
     student_params: dict[str, int | float] = Field(default_factory=dict, description="the student's hyper-parameters")
-    student_epochs: int = Field(30, ge=1, description="distillation epochs (at most `epochs`)")
+    student_epochs: int = Field(20, ge=1, description="distillation epochs (at most `epochs`)")
     student_late_starts: int = Field(1, ge=0, description="late-starting histories per engine in distillation")
     student_noise: float = Field(0.05, ge=0, description="feature noise (z-score units) on distillation windows")
     serve: Literal["student", "ensemble"] = Field(

@@ -14,7 +14,7 @@ from torch.nn import Module
 from prognos.bundle import Bundle, write_bundle
 from prognos.data.cmapss import Readings, load_subset
 from prognos.errors import ConfigError, TrainingError
-from prognos.features.pipeline import FeaturePipeline
+from prognos.features.pipeline import FeaturePipeline, Windows
 from prognos.intervals import IntervalCalibration, calibrate
 from prognos.metrics import rul_metrics
 from prognos.training.config import TrainConfig
@@ -36,17 +36,24 @@ def split_holdout(engine_ids: list[str], share: float, seed: int) -> list[str]:
 def train_bundle(
     data_dir: Path, dataset: str, out: Path, cfg: TrainConfig,
     on_epoch: Callable[[EpochReport], None] | None = None, log: Callable[[str], None] = print,
+    teacher_out: Path | None = None,
 ) -> Bundle:
     subset = load_subset(data_dir, dataset)
     return train_bundle_from_readings(subset.train, subset.name, out, cfg, has_test_truth=subset.rul is not None,
-                                      on_epoch=on_epoch, log=log)
+                                      on_epoch=on_epoch, log=log, teacher_out=teacher_out)
 
 
 def train_bundle_from_readings(
     train: Readings, dataset: str, out: Path, cfg: TrainConfig, *, has_test_truth: bool = False,
     on_epoch: Callable[[EpochReport], None] | None = None, log: Callable[[str], None] = print,
+    teacher_out: Path | None = None,
 ) -> Bundle:
-    """Train on run-to-failure ``train`` readings (every engine's last row is its failure)."""
+    """Train on run-to-failure ``train`` readings (every engine's last row is its failure).
+
+    The bundle at ``out`` serves ``cfg.serve``: the distilled student (default) or the teacher
+    ensemble. ``teacher_out``, with the student served, also writes a bundle serving the teacher
+    (same features and held-out engines, its own calibration) — to compare the two without retraining.
+    On every epoch ``on_epoch`` gets an :class:`EpochReport` (default: a line to ``log``)."""
     started = time.perf_counter()
     from prognos.training.networks import NETWORKS
     from prognos.training.trainer import architectures
@@ -109,13 +116,28 @@ def train_bundle_from_readings(
                         "best_epochs": result.member_epochs, "validation_metrics": teacher_val},
         }
     calibration = calibrate(oof_served, windows.y, cfg.confidence, cfg.rul_cap, cfg.interval_bins)
+    common: dict[str, Any] = dict(pipeline=pipeline, train=train, windows=windows, dataset=dataset,
+                                  holdout_engines=held, train_config=cfg.model_dump())
+    bundle = _write(out, served, calibration, model_info, val, oof_served,
+                    training_seconds=round(time.perf_counter() - started, 1), **common)
+    if teacher_out is not None and cfg.serve == "student":
+        info = {"name": cfg.model, "params": cfg.model_params, "members": len(result.member_epochs),
+                "best_epochs": result.member_epochs, "served": "ensemble"}
+        _write(teacher_out, result.model, teacher_cal, info, teacher_val, result.oof_pred,
+               training_seconds=round(result.seconds, 1), **common)
+    return bundle
+
+
+def _write(out: Path, served: Module, calibration: IntervalCalibration, model_info: dict[str, Any],
+           val: dict[str, Any], oof: np.ndarray, *, pipeline: FeaturePipeline, train: Readings, windows: Windows,
+           **fields: Any) -> Bundle:
     # Drift monitoring: the distributions of the model's inputs and predictions it was trained on.
     from prognos.reference import REFERENCE_FILE, reference_profile
 
-    reference = reference_profile(pipeline, train, windows, oof_served)
+    reference = reference_profile(pipeline, train, windows, oof)
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "model.onnx"
-        export_onnx(served, cfg.window, pipeline.n_features, onnx_path)
+        export_onnx(served, pipeline.window, pipeline.n_features, onnx_path)
         # The bundle must answer as the trained network does: check on real windows.
         from prognos.serving.runtime import OnnxRuntime
 
@@ -123,14 +145,11 @@ def train_bundle_from_readings(
         diff = float(np.max(np.abs(OnnxRuntime(onnx_path).run(sample) - torch_predict(served, sample))))
         if diff > 1e-3:
             raise TrainingError(f"ONNX export disagrees with PyTorch by {diff:.2g} cycles")
-        bundle = write_bundle(
-            out, onnx_path=onnx_path, pipeline=pipeline, calibration=calibration, dataset=dataset,
-            model={**model_info, "onnx_max_abs_diff": diff},
-            validation_metrics=val, training_seconds=round(time.perf_counter() - started, 1),
-            holdout_engines=held, train_config=cfg.model_dump(),
-            extra_files={REFERENCE_FILE: reference.to_json()},
+        return write_bundle(
+            out, onnx_path=onnx_path, pipeline=pipeline, calibration=calibration,
+            model={**model_info, "onnx_max_abs_diff": diff}, validation_metrics=val,
+            extra_files={REFERENCE_FILE: reference.to_json()}, **fields,
         )
-    return bundle
 
 
 def _validation(pred: np.ndarray, true: np.ndarray, calibration: IntervalCalibration) -> dict[str, Any]:

@@ -1,0 +1,66 @@
+"""Accuracy of the served student and its teacher ensemble from ONE training run, side by side.
+
+    .venv/bin/python benchmarks/accuracy.py --dataset FD001 --seed 0 --out /tmp/acc [--config c.json] [key=value ...]
+
+Trains like ``prognos train`` (teacher ensemble, then the distilled student; ``key=value`` overrides
+any TrainConfig field, e.g. ``window=30 model=tcn+lstm``), writes the student bundle to
+``OUT/DATASET-sSEED`` and the teacher's to ``OUT/DATASET-sSEED-teacher``, evaluates both like
+``prognos evaluate`` (FD001: the official test set; otherwise the held-out engines, test-like cut,
+with the uniform cut beside it) and prints one JSON line per bundle. Minutes are wall-clock on
+whatever the machine is doing; the log says how many threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", default="FD001")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--data-dir", type=Path, default=Path("../shared/data/cmapss"))
+    ap.add_argument("--config", type=Path)
+    ap.add_argument("overrides", nargs="*", help="TrainConfig field=value (JSON values)")
+    args = ap.parse_args()
+    from prognos.evaluation import evaluate_bundle
+    from prognos.serving.predictor import Predictor
+    from prognos.training.config import load_train_config
+    from prognos.training.run import train_bundle
+
+    over: dict[str, Any] = {}
+    for kv in args.overrides:
+        k, v = kv.split("=", 1)
+        try:
+            over[k] = json.loads(v)
+        except json.JSONDecodeError:
+            over[k] = v
+    cfg = load_train_config(args.config, seed=args.seed, **over)
+    name = f"{args.dataset}-s{args.seed}"
+    student_dir, teacher_dir = args.out / name, args.out / f"{name}-teacher"
+    t0 = time.perf_counter()
+    train_bundle(args.data_dir, args.dataset, student_dir, cfg, teacher_out=teacher_dir,
+                 log=lambda m: print(m, flush=True))
+    minutes = (time.perf_counter() - t0) / 60
+    for kind, path in (("student", student_dir), ("teacher", teacher_dir)):
+        if not path.exists():
+            continue
+        p = Predictor.from_path(path)
+        rep = evaluate_bundle(p, args.data_dir, args.dataset, args.out / f"report-{path.name}")
+        m = rep.metrics
+        row = {k: m.get(k) for k in ("rmse", "score", "coverage", "mean_interval_width", "n_engines")}
+        if "uniform_cut" in m:
+            row["uniform_cut"] = {k: m["uniform_cut"][k] for k in ("rmse", "score", "coverage")}
+        print(json.dumps({"dataset": args.dataset, "seed": args.seed, "served": kind, **row,
+                          "train_minutes": round(minutes, 1), "threads": cfg.threads,
+                          "config": {k: v for k, v in cfg.model_dump().items() if k in over or k == "window"},
+                          "bundle": str(path)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
