@@ -7,12 +7,13 @@ module        commands
 model         ``data fetch``, ``train``, ``evaluate``, ``predict``
 serve         ``serve``
 fleet         ``keys``, ``ingest``, ``retention``, ``db``, ``simulate``
+plan          ``plan`` (the maintenance plan)
 models        ``models`` (the registry)
 lifecycle     ``tune``, ``drift report``, ``failure``
 demo          ``demo``
 ============  ===================================================================
 
-A new domain is a module that adds commands to :data:`prognos.cli.app.app` and one import below.
+A new domain is a module that adds commands to :data:`prognos.cli.app.app`, named in ``DOMAINS`` below.
 
 Exit codes: a user mistake never prints a traceback, only one ``error: …`` line on stderr and
 the exit code of its class in the drawing in :mod:`prognos.errors` (3 bad data, 4 bundle, 5 not
@@ -41,7 +42,7 @@ from prognos.errors import PrognosError
 __all__ = ["app", "main"]
 
 # Importing a module registers its commands; this order is the order of `prognos --help`.
-DOMAINS = ("model", "serve", "fleet", "models", "lifecycle", "demo")
+DOMAINS = ("model", "serve", "fleet", "plan", "models", "lifecycle", "demo")
 for _name in DOMAINS:
     importlib.import_module(f"prognos.cli.{_name}")
 

@@ -28,8 +28,9 @@ PAGES: dict[str, str] = {
     "engine": "Engine",
     "alerts": "Alerts",
     "models": "Models",
+    "plan": "Plan",
 }
-_NAV = ("fleet", "alerts", "models")
+_NAV = ("fleet", "plan", "alerts", "models")
 
 # Pages are plain shells; a browser may keep them briefly, but must revalidate static files
 # (their ETag changes with their content) so a new release is picked up without a hard reload.
@@ -113,6 +114,10 @@ def build_router(settings: Settings, *, poll_seconds: float = 3.0) -> APIRouter:
     @router.get("/ui/models", response_class=HTMLResponse)
     def models() -> HTMLResponse:
         return page("models")
+
+    @router.get("/ui/plan", response_class=HTMLResponse)
+    def plan() -> HTMLResponse:
+        return page("plan")
 
     @router.get("/ui/static/{name}")
     def static_file(name: str, request: Request) -> Response:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 
-from prognos.fleet.routes import alerts, engines, keys, readings
+from prognos.fleet.routes import alerts, engines, keys, plan, readings
 
 if TYPE_CHECKING:
     from prognos.fleet.fleet import Fleet
@@ -15,4 +15,4 @@ __all__ = ["build_routers"]
 
 
 def build_routers(fleet: Fleet) -> list[APIRouter]:
-    return [m.build_router(fleet) for m in (engines, readings, alerts, keys)]
+    return [m.build_router(fleet) for m in (engines, readings, alerts, keys, plan)]
