@@ -147,7 +147,9 @@ def _write(out: Path, served: Module, calibration: IntervalCalibration, model_in
             raise TrainingError(f"ONNX export disagrees with PyTorch by {diff:.2g} cycles")
         return write_bundle(
             out, onnx_path=onnx_path, pipeline=pipeline, calibration=calibration,
-            model={**model_info, "onnx_max_abs_diff": diff}, validation_metrics=val,
+            model={**model_info, "onnx_max_abs_diff": diff},
+            # rul_metrics counts predictions (one per window); the page shows engines and windows apart.
+            validation_metrics={**val, "n_engines": len(np.unique(windows.engine_ids)), "n_windows": len(windows)},
             extra_files={REFERENCE_FILE: reference.to_json()}, **fields,
         )
 

@@ -7,7 +7,8 @@ let lastKey = "";
 
 const METRIC_LABEL = {
   rmse: "RMSE (cycles)", mae: "MAE (cycles)", score: "PHM08 score", coverage: "interval coverage",
-  mean_interval_width: "mean interval width (cycles)", n_engines: "engines", n_windows: "windows",
+  mean_interval_width: "mean interval width (cycles)", n_engines: "engines validated",
+  n_windows: "windows validated (one prediction each)",
   rmse_uncapped: "RMSE, uncapped truth (cycles)", score_uncapped: "PHM08 score, uncapped truth",
 };
 
@@ -37,7 +38,10 @@ function facts(m) {
 
 function card(m) {
   const metrics = pick(m, "validation_metrics", "metrics") || {};
-  const rows = Object.entries(metrics).filter(([, v]) => typeof v === "number")
+  // Bundles trained before engines and windows were counted apart stored the window count as
+  // n_engines (11416 "engines" for 60): show such a count once, as windows.
+  const mislabelled = metrics.n_windows !== undefined && metrics.n_engines === metrics.n_windows;
+  const rows = Object.entries(metrics).filter(([k, v]) => typeof v === "number" && !(mislabelled && k === "n_engines"))
     .map(([k, v]) => `<tr><th scope="row">${esc(METRIC_LABEL[k] || k)}</th><td class="num">${esc(value(v))}</td></tr>`);
   const note = typeof metrics.note === "string" ? `<p class="muted">${esc(metrics.note)}</p>` : "";
   return `<section class="card" aria-labelledby="model-title"><h2 id="model-title">Loaded model
