@@ -18,6 +18,7 @@ machine hits all of them alike; the table shows the median over rounds.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -95,7 +96,9 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, (run, w, f, _size) in models.items():
                 results[name].append(_measure(run, w, f, args.seconds))
-    print(f"one ONNX Runtime thread; median of {args.rounds} interleaved rounds")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"one ONNX Runtime thread; median of {args.rounds} interleaved rounds; load average {load} "
+          f"on {os.cpu_count()} cores")
     print("| model | ONNX size | model call, 1 window, p50 / p99 (ms) | batch 256, windows/s |")
     print("|---|---|---|---|")
     for name, rs in results.items():
