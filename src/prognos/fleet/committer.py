@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,8 @@ class GroupCommitter:
         self.max_group = max_group
         self.groups = 0  # commits made (for tests and metrics)
         self.jobs = 0
+        self.readings_jobs = 0  # committed readings jobs, and the unix time (s) of the last (metrics)
+        self.last_readings_at: float | None = None
         self._pending: list[_Job] = []
         self._worker: asyncio.Task[None] | None = None
 
@@ -75,8 +78,11 @@ class GroupCommitter:
             self.groups += 1
             self.jobs += len(group)
             for j, r in zip(group, results, strict=True):
-                if j.batches is not None and not isinstance(r, Exception) and self.on_readings is not None:
-                    self.on_readings(j.batches, r)
+                if j.batches is not None and not isinstance(r, Exception):
+                    self.readings_jobs += 1
+                    self.last_readings_at = time.time()  # unix s, for the ingestion-stalled alert
+                    if self.on_readings is not None:
+                        self.on_readings(j.batches, r)
                 if j.future.done():  # the caller was cancelled (client went away); its rows stand
                     continue
                 if isinstance(r, Exception):

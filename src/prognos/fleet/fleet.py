@@ -60,6 +60,11 @@ class Fleet:
         from starlette.middleware.cors import CORSMiddleware
 
         app.state.fleet = self
+        metrics = getattr(app.state, "metrics", None)
+        if metrics is not None:
+            from prognos.fleet.metrics import FleetCollector
+
+            metrics.registry.register(FleetCollector(self))
         if self.settings.cors_origins:
             app.add_middleware(CORSMiddleware, allow_origins=self.settings.cors_origins,  # type: ignore[arg-type]
                                allow_methods=["GET", "POST", "PUT", "DELETE"],
