@@ -8,7 +8,8 @@ in the same run, networks built in process with the same shapes (needs the ``tra
 
 * ``reference lstm 2x64, window 30`` — the planning documents' reference network;
 * ``tcn+lstm x10, window 30`` — the previous default served model (the 10-member ensemble);
-* ``tcn+lstm x10, window W`` / ``tcn, window W`` — the teacher and the student at the bundles' window.
+* ``default student`` / ``default teacher`` — the networks a default ``prognos train`` distils and
+  serves (``student``, ``window`` of TrainConfig) and the ensemble it distils from.
 
 Weights are random: the cost of these networks does not depend on weights or input values (zeros
 are fed). Rounds alternate between models (``--rounds``) so load from other processes on a shared
@@ -30,19 +31,24 @@ from prognos.serving.predictor import Predictor
 from prognos.serving.runtime import OnnxRuntime
 
 
-def _reference_models(out: Path, window: int, n_features: int) -> dict[str, Path]:
+def _reference_models(out: Path, n_features: int) -> dict[str, Path]:
+    from prognos.training.config import TrainConfig
     from prognos.training.export import export_onnx
     from prognos.training.networks import Ensemble, build_network
+    from prognos.training.trainer import architectures
 
+    cfg = TrainConfig.model_validate({})
+    teacher = architectures(cfg.model) * cfg.folds
     specs: dict[str, tuple[list[str], int]] = {
+        f"default student: {cfg.student} x1, window {cfg.window}": ([cfg.student], cfg.window),
+        f"default teacher: {cfg.model} x{len(teacher)}, window {cfg.window}": (teacher, cfg.window),
+        "previous default: tcn+lstm x10, window 30": (["tcn", "lstm"] * 5, 30),
         "reference lstm 2x64, window 30": (["lstm"], 30),
-        "tcn+lstm x10 (previous default), window 30": (["tcn", "lstm"] * 5, 30),
     }
-    if window != 30:
-        specs[f"tcn+lstm x10 (teacher), window {window}"] = (["tcn", "lstm"] * 5, window)
     paths = {}
     for i, (name, (archs, w)) in enumerate(specs.items()):
-        model = Ensemble([build_network(a, n_features, w) for a in archs], 125.0).eval()
+        params = cfg.student_params if len(archs) == 1 and name.startswith("default student") else {}
+        model = Ensemble([build_network(a, n_features, w, **params) for a in archs], 125.0).eval()
         path = out / f"ref{i}.onnx"
         export_onnx(model, w, n_features, path)
         paths[name] = path
@@ -76,17 +82,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     models: dict[str, tuple[Callable[[np.ndarray], np.ndarray], int, int, str]] = {}
-    window = 30
     for path in args.bundles:
         p = Predictor.from_path(Path(path))
         m = p.bundle.manifest.model
         size = p.bundle.model_path.stat().st_size
         what = f"{m.get('served', 'ensemble')} {m['name']} x{m.get('members', 1)}, window {p.window}"
         models[f"{p.version} ({what})"] = (p.predict_windows, p.window, p.pipeline.n_features, f"{size / 1e3:,.0f} kB")
-        window = p.window
     with tempfile.TemporaryDirectory() as tmp:
         if args.references:
-            for name, path in _reference_models(Path(tmp), window, args.features).items():
+            for name, path in _reference_models(Path(tmp), args.features).items():
                 rt = OnnxRuntime(path, threads=1)
                 w = int(name.rsplit(" ", 1)[1])
                 models[name] = (rt.run, w, args.features, f"{path.stat().st_size / 1e3:,.0f} kB")
