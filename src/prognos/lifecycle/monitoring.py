@@ -29,11 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from prognos.config import Settings
-from prognos.errors import ModelUnavailableError, PrognosError
+from prognos.errors import BundleError, ModelUnavailableError, PrognosError
 from prognos.lifecycle.canary import RegistryCandidate, ShadowCanary
 from prognos.lifecycle.drift import DriftCapture, DriftReport, DriftThresholds, compute_drift, sample_from_records
 from prognos.lifecycle.feedback import DEFAULT_RUL_CAP, model_performance, record_failure
-from prognos.lifecycle.profile import ReferenceProfile, load_reference
+from prognos.reference import ReferenceProfile, load_reference
 from prognos.serving.http.auth import Principal, Role, require
 
 if TYPE_CHECKING:
@@ -64,7 +64,12 @@ class DriftMonitor:
     def _reference(self, service: PredictionService) -> ReferenceProfile | None:
         predictor = service.predictor
         if predictor.version not in self._references:
-            self._references = {predictor.version: load_reference(predictor.bundle)}
+            try:
+                reference = load_reference(predictor.bundle)
+            except BundleError as exc:  # an outdated or unreadable profile: no verdicts (said once, here)
+                log.warning("drift monitoring is off for model %s: %s", predictor.version, exc)
+                reference = None
+            self._references = {predictor.version: reference}
         return self._references[predictor.version]
 
     def check(self, service: PredictionService) -> DriftReport:

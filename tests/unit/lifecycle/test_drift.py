@@ -25,7 +25,7 @@ from prognos.lifecycle.drift import (
     sample_from_records,
     write_report,
 )
-from prognos.lifecycle.profile import REFERENCE_FILE, Distribution, ReferenceProfile, load_reference
+from prognos.reference import REFERENCE_FILE, Distribution, ReferenceProfile, load_reference
 
 NAMES = [f"f{i}" for i in range(10)]
 RAW = ["r0", "r1"]
@@ -309,7 +309,7 @@ def test_drift_report_cli_on_a_registry_alias(tiny_bundle: Path, tmp_path: Path)
     registry = open_registry(str(tmp_path / "registry"), tmp_path / "cache")
     registry.register(tiny_bundle)  # version 1, alias candidate
     data = tmp_path / "fleet.txt"
-    data.write_text(cmapss_text(synthetic_fleet(6, seed=8)))
+    data.write_text(cmapss_text(synthetic_fleet(12, seed=8)))
     env = {"PROGNOS_REGISTRY_DIR": str(tmp_path / "registry"), "PROGNOS_DATA_DIR": str(tmp_path / "data")}
     res = CliRunner().invoke(app, ["drift", "report", "--model", "candidate", "--input", str(data), "--out",
                                    str(tmp_path / "out")], env=env)
@@ -317,7 +317,7 @@ def test_drift_report_cli_on_a_registry_alias(tiny_bundle: Path, tmp_path: Path)
     version = read_bundle(tiny_bundle).version
     assert f"model {version}: no drift" in res.output
     body = json.loads((tmp_path / "out" / "drift.json").read_text())
-    assert body["model_version"] == version and body["n_samples"] == len(synthetic_fleet(6, seed=8))
+    assert body["model_version"] == version and body["n_samples"] == len(synthetic_fleet(12, seed=8))
 
 
 def test_public_names_and_a_light_serving_path() -> None:
@@ -325,7 +325,7 @@ def test_public_names_and_a_light_serving_path() -> None:
     import subprocess
     import sys
 
-    for name in ("profile", "drift", "feedback", "canary", "monitoring"):
+    for name in ("drift", "feedback", "canary", "monitoring"):
         module = importlib.import_module(f"prognos.lifecycle.{name}")
         for public in module.__all__:
             assert hasattr(module, public), f"prognos.lifecycle.{name}.{public}"
