@@ -16,8 +16,10 @@ $(BIN)/prognos: pyproject.toml
 
 install: $(BIN)/prognos
 
+# State (model, fleet database, demo key, server log) lives in .prognos/ in this checkout unless
+# PROGNOS_DATA_DIR says otherwise; options go through ARGS, e.g. make demo ARGS="--retrain --engines 50".
 demo: install
-	$(BIN)/prognos demo
+	PROGNOS_DATA_DIR="$${PROGNOS_DATA_DIR:-$(CURDIR)/.prognos}" $(BIN)/prognos demo $(ARGS)
 
 test: install
 	$(BIN)/ruff check src tests benchmarks

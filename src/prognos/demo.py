@@ -1,14 +1,23 @@
-"""``prognos demo``: the whole product on embedded defaults, in one command.
+"""``prognos demo``: the whole product on one machine, in one command.
 
-Trains a quick model (or reuses the one trained before) into ``<data dir>/demo/bundle``, starts
-``prognos serve`` on it (SQLite in the data dir), creates an operator API key, replays a fleet of
-engines cycle by cycle, and prints the dashboard URL and the key. With the C-MAPSS files it replays
-FD001 test engines (the model never saw them); without, a synthetic fleet, and it says so.
+1. A quick model: reused from ``<data dir>/demo/bundle`` when there is one, trained otherwise
+   (with a line per epoch and an estimate of the time left). A model trained on the SYNTHETIC
+   fleet is replaced by a real FD001 model as soon as the C-MAPSS files are found, and the demo
+   says so.
+2. ``prognos serve`` on it with the fleet app (SQLite in the data dir), and one operator key for
+   the demo, kept in ``<data dir>/demo/key`` and reused by every later run.
+3. A living fleet (:func:`prognos.fleet.simulate.simulate_living`) until Ctrl-C: units that fail
+   or whose data ends are replaced by new ones, so engines are at every stage of life.
+4. A "what you have now" block: the dashboard and key, the model, where the state lives, how to
+   put ``prognos`` on PATH and three commands to try next.
+
+The data dir is ``PROGNOS_DATA_DIR``; ``make demo`` sets it to ``.prognos/`` in the checkout.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,22 +27,31 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from prognos.bundle import Bundle, read_bundle
 from prognos.config import Settings
-from prognos.errors import BundleError, ConfigError, PrognosError
+from prognos.errors import BundleError, ConfigError, RemoteError
+
+if TYPE_CHECKING:
+    from prognos.data.cmapss import Readings
+    from prognos.training.trainer import EpochReport
 
 __all__ = ["DemoOptions", "run_demo"]
+
+Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class DemoOptions:
-    engines: int = 30
+    engines: int = 30  # engine positions in the living fleet
     speed: float = 2.0  # cycles per second per engine
     duration_s: float | None = None  # stop after this long (None: until Ctrl-C)
     retrain: bool = False
+    epochs: int = 10  # max epochs per ensemble member of the quick model
+    members: int = 3  # ensemble members of the quick model
 
 
 def _free_port(host: str, preferred: int) -> int:
@@ -47,64 +65,174 @@ def _free_port(host: str, preferred: int) -> int:
     raise ConfigError(f"no free port on {host}")
 
 
-def _quick_bundle(settings: Settings, out: Path, retrain: bool, say: Callable[[str], None]) -> Bundle:
-    if not retrain:
+def _progress(say: Say, members: int, epochs: int) -> Callable[[EpochReport], None]:
+    """One line per epoch with an estimate of the time left (an upper bound: early stopping ends
+    members sooner)."""
+    started = time.monotonic()
+
+    def on_epoch(r: EpochReport) -> None:
+        eta = ""
+        if r.stage == "teacher":
+            done = (r.member - 1) * epochs + r.epoch
+            left = (time.monotonic() - started) * (members * epochs - done) / max(done, 1)
+            eta = f"  ≤ {left / 60:.0f} min left" if left >= 90 else f"  ≤ {left:.0f} s left"
+        say(f"  training: {r.line()}{eta}")
+
+    return on_epoch
+
+
+def _cmapss(settings: Settings) -> Path | None:
+    """The C-MAPSS location if it is there (a configured but missing folder counts as no data)."""
+    return settings.cmapss_dir if settings.cmapss_dir is not None and settings.cmapss_dir.exists() else None
+
+
+def _quick_bundle(settings: Settings, out: Path, opts: DemoOptions, say: Say) -> Bundle:
+    cmapss = _cmapss(settings)
+    if not opts.retrain:
         try:
             b = read_bundle(out)
-            say(f"reusing the model trained before: {b.version} ({out})")
-            return b
         except BundleError:
-            pass
+            b = None
+        if b is not None and not (b.manifest.dataset == "SYNTHETIC" and cmapss is not None):
+            say(f"reusing the model trained before: {b.version} ({out}; --retrain trains a new one)")
+            return b
+        if b is not None:
+            say(f"the model in {out} was trained on SYNTHETIC data; C-MAPSS data found at {cmapss}: "
+                "training a real FD001 model to replace it")
     try:
         from prognos.training.config import TrainConfig
         from prognos.training.run import train_bundle_from_readings
     except ImportError as exc:
-        raise PrognosError(f"the demo trains a model first and needs the 'train' extra: {exc}") from None
-    cfg = TrainConfig(model="tcn", folds=3, epochs=10, patience=4, holdout=0.0)
-    if settings.cmapss_dir is not None:
+        raise ConfigError(f"the demo trains a model first and needs the 'train' extra: {exc}") from None
+    cfg = TrainConfig.model_validate({"model": "tcn", "folds": opts.members, "epochs": opts.epochs, "patience": 4,
+                                      "holdout": 0.0, "serve": "ensemble"})
+    on_epoch = _progress(say, opts.members, opts.epochs)
+    what = f"{opts.members} members, ≤{opts.epochs} epochs each; `prognos train` trains the full model"
+    if cmapss is not None:
         from prognos.data.cmapss import load_subset
 
-        say(f"training a quick FD001 model on {settings.cmapss_dir} (3 members, ≤10 epochs; `prognos train` "
-            "trains the full one) …")
-        train = load_subset(settings.cmapss_dir, "FD001", with_test=False).train
-        return train_bundle_from_readings(train, "FD001", out, cfg, has_test_truth=True, log=say)
+        say(f"training a quick FD001 model on {cmapss} ({what}) …")
+        train = load_subset(cmapss, "FD001", with_test=False).train
+        return train_bundle_from_readings(train, "FD001", out, cfg, has_test_truth=True, on_epoch=on_epoch, log=say)
     from prognos.data.synthetic import synthetic_fleet
 
-    say("C-MAPSS data not found (set PROGNOS_CMAPSS_DIR): training on a SYNTHETIC fleet instead …")
-    return train_bundle_from_readings(synthetic_fleet(60, seed=0), "SYNTHETIC", out, cfg, log=say)
+    say(f"C-MAPSS data not found (set PROGNOS_CMAPSS_DIR): training on a SYNTHETIC fleet instead ({what}) …")
+    return train_bundle_from_readings(synthetic_fleet(60, seed=0), "SYNTHETIC", out, cfg, on_epoch=on_epoch,
+                                      log=say)
+
+
+def _demo_key(settings: Settings, path: Path, say: Say) -> str:
+    """The demo's operator key: the one saved by an earlier run while it is still valid, else a new one."""
+    from prognos.fleet import open_store
+    from prognos.fleet.keys import KeyStore
+
+    keys = KeyStore(open_store(settings))
+    if path.is_file():
+        secret = path.read_text(encoding="utf-8").strip()
+        key = keys.lookup(secret)
+        if key is not None and key.active:
+            return secret
+        say(f"the demo key in {path} is no longer valid: creating a new one")
+    secret = keys.create("operator", "demo").secret
+    path.write_text(secret + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return secret
+
+
+def _cmapss_text(readings: Readings) -> str:
+    return "".join(f"{e} {int(c)} " + " ".join(f"{v:.4f}" for v in row) + "\n"
+                   for e, c, row in zip(readings.engine_ids, readings.cycles, readings.values, strict=True))
+
+
+def _sample_data(folder: Path) -> Path:
+    """Without C-MAPSS: a small folder in its layout (train, truncated test, true RUL) to try commands on."""
+    from prognos.data.synthetic import synthetic_fleet
+
+    if (folder / "RUL_FD001.txt").is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    full = synthetic_fleet(20, seed=500)
+    cut = synthetic_fleet(20, seed=500, truncate=True)
+    (folder / "train_FD001.txt").write_text(_cmapss_text(synthetic_fleet(20, seed=501)))
+    (folder / "test_FD001.txt").write_text(_cmapss_text(cut))
+    rul = [int(f.cycles[-1] - c.cycles[-1]) for f, c in zip(full.engines(), cut.engines(), strict=True)]
+    (folder / "RUL_FD001.txt").write_text("\n".join(map(str, rul)) + "\n")
+    return folder
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise PrognosError(f"the server exited with code {proc.returncode} before it was ready")
+            raise RemoteError(f"the server exited with code {proc.returncode} before it was ready")
         try:
             if httpx.get(f"{url}/ready", timeout=1.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise PrognosError(f"the server was not ready within {timeout_s:.0f} s")
+    raise RemoteError(f"the server was not ready within {timeout_s:.0f} s")
 
 
-def run_demo(settings: Settings, opts: DemoOptions, say: Callable[[str], None] = print) -> None:
-    from prognos.fleet import open_store
-    from prognos.fleet.keys import KeyStore
-    from prognos.fleet.simulate import load_replay_fleet, simulate
+def _last_cycles(url: str, key: str) -> dict[str, int]:
+    r = httpx.get(f"{url}/api/v1/engines", params={"limit": 5000}, headers={"Authorization": f"Bearer {key}"},
+                  timeout=30)
+    r.raise_for_status()
+    return {e["engine_id"]: int(e["last_cycle"]) for e in r.json()["items"] if e.get("last_cycle") is not None}
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    bundle = _quick_bundle(settings, settings.data_dir / "demo" / "bundle", opts.retrain, say)
-    key = KeyStore(open_store(settings)).create("operator", "demo").secret
+
+def _what_you_have(say: Say, *, url: str, key: str, key_file: Path, bundle: Bundle, state: Path, data: Path,
+                   source: str, opts: DemoOptions, log_path: Path) -> None:
+    m = bundle.manifest
+    rmse = m.validation_metrics.get("rmse")
+    bin_dir = Path(sys.executable).parent
+    on_path = shutil.which("prognos") == str(bin_dir / "prognos")
+    exe = "prognos" if on_path else str(bin_dir / "prognos")
+    env = "" if os.environ.get("PROGNOS_DATA_DIR") == str(state) and on_path else f"PROGNOS_DATA_DIR={state} "
+    lines = [
+        "",
+        "what you have now",
+        f"  dashboard   {url}/   (sign in with the key below)",
+        f"  API key     {key}   operator; the same on every demo run (kept in {key_file})",
+        f"  model       {bundle.path}   {m.dataset}, {m.model.get('members', '?')}-member {m.model.get('name', '')}"
+        + (f", out-of-fold RMSE {rmse:.1f} cycles" if isinstance(rmse, int | float) else ""),
+        f"  state       {state}   (model, fleet database, key, server log; delete it to start over)",
+        f"  fleet       {opts.engines} engines at {opts.speed:g} cycles/s: {source}",
+        f"  server log  {log_path}",
+        "",
+        "  prognos on your PATH: " + ("it is" if on_path else f'export PATH="{bin_dir}:$PATH"'),
+        "  three things to try next (in another terminal):",
+        f"    {env}{exe} predict --bundle {bundle.path} --input {data / 'test_FD001.txt'}",
+        f"    {env}{exe} evaluate --bundle {bundle.path} --data-dir {data} --report {state / 'demo' / 'report'}",
+        f'    curl -H "Authorization: Bearer {key}" "{url}/api/v1/plan?horizon=30"',
+        "",
+        "Ctrl-C stops the demo" + (f" (or it stops after {opts.duration_s:g} s)" if opts.duration_s else ""),
+        "",
+    ]
+    for line in lines:
+        say(line)
+
+
+def run_demo(settings: Settings, opts: DemoOptions, say: Say = print) -> None:
+    from prognos.fleet.simulate import LivingFleet, living_units, simulate_living
+
+    if opts.engines < 1 or opts.speed <= 0 or opts.epochs < 1 or opts.members < 2:
+        raise ConfigError("demo: --engines and --epochs must be at least 1, --members at least 2, --speed above 0")
+    state = settings.data_dir.resolve()
+    (state / "demo").mkdir(parents=True, exist_ok=True)
+    say(f"demo state in {state}")
+    bundle = _quick_bundle(settings, state / "demo" / "bundle", opts, say)
+    key_file = state / "demo" / "key"
+    key = _demo_key(settings, key_file, say)
     host = settings.host
     http_port = _free_port(host, settings.http_port)
     grpc_port = _free_port(host, settings.grpc_port)
-    env = {**os.environ, "PROGNOS_DATA_DIR": str(settings.data_dir)}
+    env = {**os.environ, "PROGNOS_DATA_DIR": str(state)}
     if settings.database_url:
         env["PROGNOS_DATABASE_URL"] = settings.database_url
     cmd = [sys.executable, "-m", "prognos.cli", "serve", "--bundle", str(bundle.path), "--host", host,
            "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
-    log_path = settings.data_dir / "demo" / "server.log"
+    log_path = state / "demo" / "server.log"
     url = f"http://{host}:{http_port}"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -112,31 +240,28 @@ def run_demo(settings: Settings, opts: DemoOptions, say: Callable[[str], None] =
     timer: threading.Timer | None = None
     try:
         _wait_ready(url, proc)
-        if settings.cmapss_dir is not None and bundle.manifest.dataset == "FD001":
-            fleet = load_replay_fleet(dataset="FD001", split="test", data_dir=settings.cmapss_dir,
-                                      engines=opts.engines, synthetic=None, seed=0, prefix=None)
-            source = f"{fleet.n_engines} FD001 test engines (unseen in training)"
+        cmapss = _cmapss(settings)
+        real = cmapss is not None and bundle.manifest.dataset == "FD001"
+        if real:
+            source = ("FD001 test engines (unseen in training) then train engines; a unit that fails or whose "
+                      "data ends is replaced by the next")
         else:
-            fleet = load_replay_fleet(dataset="FD001", split="test", data_dir=None, engines=None,
-                                      synthetic=opts.engines, seed=1, prefix=None)
-            source = f"{fleet.n_engines} SYNTHETIC engines"
-        say("")
-        say(f"  dashboard   {url}/")
-        say(f"  API key     {key}   (operator; sign in with it)")
-        say(f"  REST        {url}/docs      gRPC {host}:{grpc_port}      server log {log_path}")
-        say(f"  replaying   {source} at {opts.speed:g} cycles/s per engine")
-        say("  Ctrl-C stops the demo" + (f" (or it stops after {opts.duration_s:g} s)" if opts.duration_s else ""))
-        say("")
+            source = "SYNTHETIC units; a unit that fails is replaced by a new one"
+        data = cmapss if real and cmapss is not None else _sample_data(state / "demo" / "data")
+        units = living_units(data_dir=cmapss if real else None, seed=1)
+        _what_you_have(say, url=url, key=key, key_file=key_file, bundle=bundle, state=state, data=data,
+                       source=source, opts=opts, log_path=log_path)
         if opts.duration_s:
             timer = threading.Timer(opts.duration_s, stop.set)
             timer.daemon = True
             timer.start()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        summary = simulate(url, key, fleet, speed=opts.speed, stop=stop)
-        say(f"replay finished: {summary.readings_sent} readings sent in {summary.elapsed_s:.0f} s")
-        if not stop.is_set():
-            say(f"the server keeps running at {url}/ — Ctrl-C to stop")
-            stop.wait()
+        summary = simulate_living(url, key, units, LivingFleet(opts.engines, opts.speed, prefix="ENG-"), stop=stop,
+                                  on_event=lambda m: say(f"  {m}"), start_cycles=_last_cycles(url, key))
+        say(f"fleet stopped: {summary.readings_sent} readings sent in {summary.elapsed_s:.0f} s, "
+            f"{summary.engines_done} units replaced")
+        if summary.fatal:
+            say(f"error: {summary.fatal}")
     except KeyboardInterrupt:
         pass
     finally:
@@ -150,3 +275,5 @@ def run_demo(settings: Settings, opts: DemoOptions, say: Callable[[str], None] =
             except subprocess.TimeoutExpired:
                 proc.kill()
         say("demo stopped")
+
+

@@ -24,7 +24,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -35,15 +35,20 @@ import numpy as np
 
 from prognos.data.cmapss import EngineSeries, Readings, load_subset, subset_name
 from prognos.data.schema import MEASUREMENT_FIELDS
-from prognos.errors import PrognosError
+from prognos.errors import RemoteError
 
 __all__ = [
+    "LivingFleet",
     "SimulationError",
     "SimulationSummary",
+    "Unit",
+    "living_units",
     "load_replay_fleet",
     "reading_payload",
     "simulate",
     "simulate_async",
+    "simulate_living",
+    "simulate_living_async",
 ]
 
 log = logging.getLogger("prognos.fleet.simulate")
@@ -53,7 +58,7 @@ _MAX_BACKOFF_S = 10.0
 _ERRORS_KEPT = 20  # the summary lists the first few distinct problems, not thousands
 
 
-class SimulationError(PrognosError):
+class SimulationError(RemoteError):
     """The replay could not run: unreachable server, rejected key, unreadable input."""
 
     exit_code = 8
@@ -229,11 +234,14 @@ async def _sleep_unless_stopped(seconds: float, opts: _Options) -> None:
 
 
 async def _replay_engine(client: httpx.AsyncClient, sem: asyncio.Semaphore, s: EngineSeries, opts: _Options,
-                         summary: SimulationSummary, index: int) -> None:
+                         summary: SimulationSummary, index: int, start: float | None = None) -> bool:
+    """Replay one series; True when all of it was sent. ``start``: when its first cycle was due
+    (monotonic seconds; in the past, the engine catches up in batches)."""
     n = len(s)
     path = f"/api/v1/engines/{quote(s.engine_id, safe='')}/readings"
-    # Spread engine start times over one cycle period so requests do not arrive in bursts.
-    start = time.monotonic() + (random.Random(index).random() / opts.speed if opts.speed > 0 else 0.0)
+    if start is None:
+        # Spread engine start times over one cycle period so requests do not arrive in bursts.
+        start = time.monotonic() + (random.Random(index).random() / opts.speed if opts.speed > 0 else 0.0)
     sent = 0
     while sent < n and not opts.stop.is_set():
         if opts.speed > 0:
@@ -253,10 +261,11 @@ async def _replay_engine(client: httpx.AsyncClient, sem: asyncio.Semaphore, s: E
             # A stop (Ctrl-C, or a fatal answer to another engine) is not this engine's failure.
             if not opts.stop.is_set():
                 summary.engines_failed += 1
-            return
+            return False
         sent = stop_at
     if sent >= n:
         summary.engines_done += 1
+    return sent >= n
 
 
 async def _post(client: httpx.AsyncClient, path: str, engine_id: str, body: list[dict[str, Any]], opts: _Options,
@@ -324,3 +333,133 @@ def _detail(r: httpx.Response) -> str:
             d = d.get("message", d)
         return str(d)[:300]
     return str(data)[:300]
+
+
+# --- a living fleet -------------------------------------------------------------------------
+#
+# ``N`` engine positions (ids ``{prefix}01`` …) each fly one *unit* (a series from the source) at
+# a time. When a unit's data ends — a run-to-failure (train or synthetic) unit at failure, a test
+# unit where NASA's file stops — it leaves service and the next unit of the source is installed in
+# the same position, its cycles continuing the position's count. So the fleet never stops, there
+# are always engines at every stage of life, and RUL alerts open as units wear out and resolve
+# when a fresh unit goes in. The positions start at staggered points of their first unit's life
+# (the cycles before are sent at once, in batches), so the first minute already shows a mixed fleet.
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One engine unit to put into service: ``label`` says where its data comes from."""
+
+    label: str
+    series: EngineSeries
+    run_to_failure: bool
+
+
+@dataclass(frozen=True)
+class LivingFleet:
+    """How to run positions forever. ``speed`` in cycles per second per position."""
+
+    positions: int
+    speed: float
+    prefix: str = "ENG-"
+    stagger: bool = True  # start each position part-way through its first unit's life
+    seed: int = 0
+
+
+def living_units(*, data_dir: Path | None, dataset: str = "FD001", seed: int = 0) -> Iterator[Unit]:
+    """Units forever: the C-MAPSS test engines (unseen by a model trained on the train file), then
+    the train engines (run to failure), over and over; without data, synthetic run-to-failure units."""
+    if data_dir is None:
+        from prognos.data.synthetic import synthetic_fleet
+
+        batch = 0
+        while True:
+            for s in synthetic_fleet(50, seed=seed + 1000 + batch).engines():
+                yield Unit(f"synthetic #{batch * 50 + int(s.engine_id)}", s, True)
+            batch += 1
+    name = subset_name(dataset)
+    subset = load_subset(data_dir, name, with_test=True)
+    sources = [("test", subset.test, False)] if subset.test is not None else []
+    sources.append(("train", subset.train, True))
+    while True:
+        for split, readings, to_failure in sources:
+            assert readings is not None
+            for s in readings.engines():
+                yield Unit(f"{name} {split} #{s.engine_id}", s, to_failure)
+
+
+async def simulate_living_async(
+    url: str, api_key: str | None, units: Iterator[Unit], fleet: LivingFleet, *, stop: threading.Event,
+    concurrency: int = 16, on_event: Callable[[str], None] | None = None, start_cycles: dict[str, int] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> SimulationSummary:
+    """Run ``fleet.positions`` positions until ``stop`` is set (see above). ``engines_done`` in the
+    summary counts units that completed their data and left service. ``start_cycles``: the last
+    cycle already stored per position (a second run continues each position's count, as a new unit)."""
+    if fleet.positions < 1 or fleet.speed <= 0:
+        raise SimulationError("a living fleet needs at least 1 position and a speed above 0 cycles/s")
+    summary = SimulationSummary(engines=fleet.positions)
+    opts = _Options(fleet.speed, 50, 8, 0.25, stop, asyncio.Event())
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    sem = asyncio.Semaphore(concurrency)
+    rng = random.Random(fleet.seed)
+    started = time.monotonic()
+    lock = asyncio.Lock()  # one position takes the next unit at a time
+
+    async def next_unit() -> Unit:
+        async with lock:
+            return next(units)
+
+    async def position(index: int) -> None:
+        engine_id = f"{fleet.prefix}{index + 1:02d}"
+        offset = (start_cycles or {}).get(engine_id, 0)
+        first = True
+        while not stop.is_set():
+            unit = await next_unit()
+            n = len(unit.series)
+            cycles = unit.series.cycles - unit.series.cycles[0] + 1 + offset
+            series = EngineSeries(engine_id, cycles, unit.series.values)
+            summary.readings_total += n
+            await _tag(client, engine_id, unit, offset + 1)
+            now = time.monotonic()
+            # The first unit of each position starts part-way through its life (stagger); later
+            # ones are installed fresh, after a pause of about one cycle.
+            into = int(rng.uniform(0.0, 0.85) * n) if first and fleet.stagger else 0
+            start = now - into / fleet.speed + (rng.random() / fleet.speed)
+            first = False
+            if not await _replay_engine(client, sem, series, opts, summary, index, start=start):
+                return
+            offset = int(cycles[-1])
+            if on_event is not None:
+                how = "failed" if unit.run_to_failure else "left service (end of its data)"
+                on_event(f"{engine_id}: {unit.label} {how} at cycle {offset}; a new unit goes in")
+
+    async with httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, timeout=30.0, limits=limits,
+                                 transport=transport) as client:
+        watcher = asyncio.create_task(_watch_stop(opts))
+        try:
+            await asyncio.gather(*(position(i) for i in range(fleet.positions)))
+        finally:
+            watcher.cancel()
+    summary.elapsed_s = time.monotonic() - started
+    summary.stopped = summary.fatal is None
+    return summary
+
+
+def simulate_living(url: str, api_key: str | None, units: Iterator[Unit], fleet: LivingFleet,
+                    **kwargs: Any) -> SimulationSummary:
+    """Blocking :func:`simulate_living_async` (on a thread of its own when a loop already runs)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(simulate_living_async(url, api_key, units, fleet, **kwargs))
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prognos-living") as pool:
+        return pool.submit(lambda: asyncio.run(simulate_living_async(url, api_key, units, fleet, **kwargs))).result()
+
+
+async def _tag(client: httpx.AsyncClient, engine_id: str, unit: Unit, since_cycle: int) -> None:
+    """Say which unit flies in the position now (best effort: the readings matter, not the tag)."""
+    with contextlib.suppress(httpx.HTTPError):
+        await client.put(f"/api/v1/engines/{quote(engine_id, safe='')}",
+                         json={"tags": {"unit": unit.label, "installed_at_cycle": since_cycle}})
