@@ -130,6 +130,16 @@ def test_what_you_have_a_living_fleet_and_one_key_across_runs(start_demo, synthe
     while not moved_on():
         assert time.monotonic() < deadline, f"engines stopped updating: {_engines(url, key)}"
         time.sleep(0.5)
+    # Units wear out and are replaced: RUL alerts open, and resolve by themselves when a fresh unit goes in.
+    def resolved_rul_alerts() -> list[dict]:  # type: ignore[type-arg]
+        r = httpx.get(f"{url}/api/v1/alerts", params={"status": "resolved", "kind": "rul_low"},
+                      headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        return [a for a in r.json()["items"] if a["resolved_by"] == "auto"]
+
+    deadline = time.monotonic() + 90
+    while not resolved_rul_alerts():
+        assert time.monotonic() < deadline, "no RUL alert opened and resolved as units were replaced"
+        time.sleep(1)
     tags = _engines(url, key)[engine]["tags"]
     assert tags.get("installed_at_cycle", 0) > 1 and str(tags.get("unit", "")).startswith("synthetic #")
     demo.stop()
