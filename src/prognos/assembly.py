@@ -1,40 +1,121 @@
-"""The composition root of ``prognos serve``: which parts make up the serving process.
+"""The composition root: the only module that decides what a ``prognos serve`` process is made of.
 
-One place decides it: the prediction service (always), the fleet app (storage, ingestion, alerts,
-API keys, dashboard) and the lifecycle jobs (drift capture and monitor, ground truth, shadow canary)
-except in SageMaker mode, and a registry or MLflow model followed by alias when ``--model`` is given.
+It builds, in this order, and passes each part to the next (nothing is wired late)::
+
+    settings (a --model reference resolved to a local bundle)
+      -> prediction service          prognos.serving.service.PredictionService (always)
+      -> fleet app (optional)        prognos.fleet.build_fleet(settings, service)
+      -> lifecycle hooks (optional)  prognos.lifecycle.monitoring.lifecycle_hooks(..., service, fleet)
+      -> front ends                  prognos.server.run: REST (uvicorn) + gRPC around the service
+
+The fleet and the lifecycle are left out in SageMaker mode (the container contract only).
+Nothing below this module imports it, ``prognos.server`` or ``prognos.web``.
+
+Roles (``role=``): ``all`` is one process doing everything (the default). The scale-out roles
+are seams for now: ``inference`` (model only) and ``gateway`` (fleet app whose every model call
+goes to an inference pool). The gateway differs from ``all`` in ONE argument: the fleet is built
+with ``build_fleet(settings, pool)`` where ``pool`` is any :class:`prognos.serving.ports.Predictions`
+(e.g. a round-robin gRPC client of the inference replicas) instead of the local service.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prognos.config import Settings
 from prognos.errors import ConfigError
-from prognos.server import ServerHooks
+from prognos.serving.hooks import ServerHooks
+from prognos.serving.service import PredictionService
 
-__all__ = ["ServingPlan", "plan_serving"]
+if TYPE_CHECKING:
+    from prognos.fleet.fleet import Fleet
+
+__all__ = ["ROLES", "ServingApp", "build_app", "fleet_hooks", "merge_hooks", "run"]
+
+#: ``prognos serve --role``: one process, the model tier, the API tier.
+ROLES = ("all", "inference", "gateway")
 
 
 @dataclass(frozen=True)
-class ServingPlan:
+class ServingApp:
+    """Everything one serving process runs; :func:`run` starts it."""
+
     settings: Settings  # with ``bundle`` resolved when a model reference was followed
+    service: PredictionService
     hooks: ServerHooks
+    fleet: Fleet | None = None
+    role: str = "all"
 
 
-def plan_serving(settings: Settings, model: str | None = None) -> ServingPlan:
+def merge_hooks(*parts: ServerHooks) -> ServerHooks:
+    """One :class:`ServerHooks` of ``parts``: routers and start-up in order, shutdown in reverse
+    (what started last stops first); the last authenticator and ingestor given win."""
+    authenticator = next((p.authenticator for p in reversed(parts) if p.authenticator is not None), None)
+    ingestor = next((p.ingestor for p in reversed(parts) if p.ingestor is not None), None)
+    return ServerHooks(routers=[r for p in parts for r in p.routers], authenticator=authenticator,
+                       on_startup=[h for p in parts for h in p.on_startup],
+                       on_shutdown=[h for p in reversed(parts) for h in p.on_shutdown],
+                       configure_app=[c for p in parts for c in p.configure_app], ingestor=ingestor)
+
+
+def fleet_hooks(settings: Settings, fleet: Fleet) -> ServerHooks:
+    """The fleet app on the front ends: its API routers and the dashboard beside them, API-key
+    authentication, gRPC ingestion, and the database and background jobs opened and closed with
+    the process."""
+    from prognos.web import build_router as build_web_router
+
+    async def on_startup(_: PredictionService) -> None:
+        await fleet.start()
+
+    async def on_shutdown(_: PredictionService) -> None:
+        await fleet.stop()
+
+    return ServerHooks(routers=[*fleet.routers, build_web_router(settings)], authenticator=fleet.authenticator,
+                       on_startup=[on_startup], on_shutdown=[on_shutdown], configure_app=[fleet.install],
+                       ingestor=fleet.ingestor)
+
+
+def build_app(settings: Settings, *, role: str = "all", model: str | None = None,
+              inference: Sequence[str] = ()) -> ServingApp:
+    """Compose a serving process. ``model`` (instead of ``settings.bundle``): a registry alias,
+    version or ``models:/`` URI, followed when it is an alias. ``inference``: the inference
+    replicas' gRPC addresses (role ``gateway``)."""
+    if role not in ROLES:
+        raise ConfigError(f"role: {role!r} is not one of {', '.join(ROLES)}")
+    if role != "all":
+        raise ConfigError(f"role {role} is not available yet (only --role all)")
+    if inference:
+        raise ConfigError("--inference is only for --role gateway")
     if model is not None and settings.bundle is not None:
         raise ConfigError("pass --bundle or --model, not both")
-    if settings.sagemaker:
-        hooks = ServerHooks()
-    else:
-        from prognos.fleet import server_hooks
-        from prognos.lifecycle.monitoring import lifecycle_hooks
 
-        hooks = lifecycle_hooks(settings, server_hooks(settings))
+    # 1. settings: a model reference becomes a verified local bundle (and, for an alias, a watcher)
+    follow = ServerHooks()
     if model is not None:
         from prognos.lifecycle.watcher import follow_model
 
-        followed = follow_model(settings, model, hooks)
-        settings, hooks = followed.settings, followed.hooks
-    return ServingPlan(settings, hooks)
+        followed = follow_model(settings, model, ServerHooks())
+        settings, follow = followed.settings, followed.hooks
+    # 2. the prediction service (its model is loaded by the front ends, once they listen)
+    service = PredictionService(settings)
+    if settings.sagemaker:
+        return ServingApp(settings, service, follow, None, role)
+    # 3. the fleet app, scoring through the service
+    from prognos.fleet import build_fleet
+
+    fleet = build_fleet(settings, service)
+    # 4. the lifecycle: drift, ground truth and canary, given the service and the fleet
+    from prognos.lifecycle.monitoring import lifecycle_hooks
+
+    lifecycle = lifecycle_hooks(settings, ServerHooks(), service=service, fleet=fleet)
+    # 5. the front ends get everything as hooks
+    return ServingApp(settings, service, merge_hooks(fleet_hooks(settings, fleet), lifecycle, follow), fleet, role)
+
+
+def run(app: ServingApp) -> None:
+    """Run the process until SIGTERM / SIGINT (see :mod:`prognos.server`)."""
+    from prognos.server import run as run_front_ends
+
+    run_front_ends(app.settings, app.service, app.hooks)

@@ -9,7 +9,10 @@ Signals: SIGTERM / SIGINT -> not ready, stop accepting, let in-flight requests f
 ``shutdown_grace_s``; SIGHUP -> reload the current bundle path (hot swap; a bad bundle is refused
 and the old model keeps serving).
 
-The fleet app plugs in through :class:`ServerHooks` (extra routers, start-up and shutdown hooks).
+A front-end module: it runs the REST and gRPC front ends around the service it is GIVEN. What
+else the process serves (fleet app, dashboard, lifecycle jobs) arrives as
+:class:`~prognos.serving.hooks.ServerHooks` from the composition root, :mod:`prognos.assembly`;
+this module imports nothing above ``serving``.
 """
 
 from __future__ import annotations
@@ -19,15 +22,15 @@ import contextlib
 import math
 import signal
 import time
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import Awaitable, Generator
 from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
-from fastapi import APIRouter
 
 from prognos.config import Settings
 from prognos.errors import BundleError, ConfigError, PrognosError
+from prognos.serving.hooks import ServerHooks
 from prognos.serving.http import create_app
 from prognos.serving.http.auth import Authenticator, TokenAuthenticator
 from prognos.serving.logs import configure_logging, get_logger
@@ -36,21 +39,6 @@ from prognos.serving.service import PredictionService
 __all__ = ["ServerHooks", "run", "serve"]
 
 log = get_logger("prognos.server")
-
-
-# ---- FLEET PLUG-IN POINT ---------------------------------------------------------------------
-# The fleet app passes its routers, its authenticator (API keys; default: the admin token) and
-# coroutines run after the model is ready and before the process exits (open/close the database,
-# start/stop background jobs). Nothing else in this module needs to change for it.
-@dataclass(frozen=True)
-class ServerHooks:
-    routers: Sequence[APIRouter] = ()
-    authenticator: Authenticator | None = None
-    on_startup: Sequence[Callable[[PredictionService], Awaitable[None]]] = ()
-    on_shutdown: Sequence[Callable[[PredictionService], Awaitable[None]]] = ()
-    configure_app: Sequence[Callable[[Any], None]] = ()  # called with the FastAPI app (CORS, app.state)
-    ingestor: Any = None  # the gRPC IngestReadings back end (prognos.fleet.Ingestor)
-# -----------------------------------------------------------------------------------------------
 
 
 class _Uvicorn(uvicorn.Server):
@@ -89,13 +77,14 @@ async def _wait_started(server: uvicorn.Server, task: asyncio.Task[None]) -> Non
         await asyncio.sleep(0.01)
 
 
-async def serve(settings: Settings, hooks: ServerHooks = ServerHooks()) -> None:
-    """Run until SIGTERM / SIGINT. Raises :class:`BundleError` if the bundle cannot be loaded."""
+async def serve(settings: Settings, service: PredictionService, hooks: ServerHooks | None = None) -> None:
+    """Serve ``service`` (its model not loaded yet: loaded here, from ``settings.bundle``) until
+    SIGTERM / SIGINT. Raises :class:`BundleError` if the bundle cannot be loaded."""
+    hooks = hooks or ServerHooks()
     started = time.perf_counter()
     if settings.bundle is None:
         raise ConfigError("no bundle: pass --bundle DIR or set PROGNOS_BUNDLE")
     loop = asyncio.get_running_loop()
-    service = PredictionService(settings)
     authenticator = hooks.authenticator or TokenAuthenticator(settings.admin_token)
     if settings.sagemaker:
         from prognos.serving.sagemaker import create_sagemaker_app
@@ -167,11 +156,11 @@ async def serve(settings: Settings, hooks: ServerHooks = ServerHooks()) -> None:
         log.info("stopped")
 
 
-def run(settings: Settings, hooks: ServerHooks = ServerHooks()) -> None:
-    """Process entry: configure logging once, then serve in a fresh event loop."""
+def run(settings: Settings, service: PredictionService, hooks: ServerHooks | None = None) -> None:
+    """Process entry: configure logging once, then serve ``service`` in a fresh event loop."""
     configure_logging(settings.log_level, json=settings.log_json)
     try:
-        asyncio.run(serve(settings, hooks))
+        asyncio.run(serve(settings, service, hooks))
     except BundleError as exc:
         log.error("cannot serve the bundle", error=str(exc))
         raise

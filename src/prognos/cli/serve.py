@@ -23,11 +23,9 @@ def serve(
                                               "models:/NAME@ALIAS (MLflow)")] = None,
 ) -> None:
     """Serve a bundle over REST and gRPC (or as a SageMaker container) until SIGTERM; SIGHUP reloads it."""
-    from prognos.assembly import plan_serving
+    from prognos.assembly import build_app, run
     from prognos.config import get_settings
-    from prognos.server import run
 
     settings = get_settings(bundle=bundle, http_port=http_port, grpc_port=grpc_port, host=host,
                             sagemaker=True if sagemaker else None)
-    plan = plan_serving(settings, model)
-    run(plan.settings, plan.hooks)
+    run(build_app(settings, model=model))

@@ -1,9 +1,18 @@
 """Alert rules: what should be alarming about an engine right now.
 
-The rules are pure: given an engine's newest prediction and its recent readings they return, per
-alert kind, the condition that holds (severity + message) or None when it has cleared. The store
-turns those verdicts into the lifecycle (open -> acknowledged -> resolved; at most one active
-alert per engine and kind; auto-resolve when the condition clears).
+Two halves, both pure (no database, no clock):
+
+* the **rules** (:class:`AlertRules`): given an engine's newest prediction and its recent readings
+  they return, per alert kind, the condition that holds (severity + message) or None when it
+  has cleared;
+* the **transitions** (:func:`transition`, :func:`acknowledged`): what a verdict
+  or a person does to the active alert — open -> acknowledged -> resolved, at most one active
+  alert per target and kind, escalation re-opens an acknowledged alert, auto-resolve when the
+  condition clears. :mod:`prognos.fleet.alert_store` applies them to rows.
+
+An alert's target is an engine (``target_kind`` ``engine``, the kinds below) or a model version
+(``model``: e.g. ``drift``, raised by the lifecycle's monitoring through
+:class:`prognos.lifecycle.ports.FleetPort`).
 
 Kinds:
 
@@ -20,18 +29,65 @@ Kinds:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from prognos.config import Settings
 from prognos.data.schema import MEASUREMENT_FIELDS, SENSOR_FIELDS
 from prognos.data.validation import ReadingSpec
+from prognos.errors import ConflictError
 from prognos.fleet.records import AlertCondition, History, PredictionRecord
+from prognos.fleet.tables import ACTIVE_ALERT
 from prognos.status import StatusThresholds
 
-__all__ = ["ALERT_KINDS", "AlertRules"]
+__all__ = ["ACTIVE_ALERT", "ALERT_KINDS", "SEVERITY_RANK", "ActiveAlert", "AlertRules", "Transition", "acknowledged",
+           "transition"]
 
 ALERT_KINDS = ("rul_low", "stuck_sensor", "missing_cycles", "out_of_range", "missing_sensor")
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+@dataclass(frozen=True)
+class ActiveAlert:
+    """The state of an active (open or acknowledged) alert that a transition depends on."""
+
+    severity: str
+    status: str  # open / acknowledged
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What to do to the alert of one target and kind. ``event`` is what webhooks announce:
+    opened / escalated / downgraded / resolved. ``severity`` and ``status`` are the alert's
+    after the transition; ``refresh`` says whether its message and details take the condition's."""
+
+    event: str
+    severity: str
+    status: str
+    refresh: bool
+
+
+def transition(active: ActiveAlert | None, condition: AlertCondition | None) -> Transition | None:
+    """The verdict ``condition`` (None: cleared) against the ``active`` alert (None: none).
+    None when nothing changes (no alert and nothing holds, or the same severity holds still)."""
+    if condition is None:
+        return None if active is None else Transition("resolved", active.severity, "resolved", False)
+    if active is None:
+        return Transition("opened", condition.severity, "open", True)
+    if condition.severity == active.severity:
+        return None
+    worse = SEVERITY_RANK.get(condition.severity, 0) > SEVERITY_RANK.get(active.severity, 0)
+    # An acknowledged warning that turns critical needs eyes again: escalation re-opens it.
+    return Transition("escalated" if worse else "downgraded", condition.severity,
+                      "open" if worse else active.status, True)
+
+
+def acknowledged(status: str, alert_id: int) -> str:
+    """A person acknowledges: open -> acknowledged; acknowledged stays; resolved is a ConflictError."""
+    if status == "resolved":
+        raise ConflictError(f"alert {alert_id} is resolved; it cannot be acknowledged")
+    return "acknowledged"
 
 
 class AlertRules:

@@ -1,12 +1,14 @@
-"""Assembling the fleet app: one :class:`Fleet` holds the database, store, ingestor, alert rules,
-notifier, authenticator and routers; the server plugs it in through :func:`server_hooks`."""
+"""The fleet app as one object: :class:`Fleet` holds the database, store, ingestor, alert rules,
+notifier, authenticator and routers. :func:`build_fleet` wires them around a prediction seam
+(:class:`prognos.serving.ports.Predictions`) given by the composition root, ``prognos.assembly``,
+which also plugs the fleet into the front ends. The fleet implements
+:class:`prognos.lifecycle.ports.FleetPort` for the lifecycle's monitoring."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
@@ -18,11 +20,13 @@ from prognos.fleet.ingest import Ingestor
 from prognos.fleet.keys import KeyStore
 from prognos.fleet.notify import FakeNotifier, Notifier, WebhookNotifier
 from prognos.fleet.ratelimit import RateLimiter
+from prognos.fleet.records import AlertCondition
 from prognos.fleet.retention import RetentionJob
 from prognos.fleet.store import FleetStore
-from prognos.serving.service import PredictionService
+from prognos.lifecycle.ports import GroundTruth, ModelAlert
+from prognos.serving.ports import Predictions
 
-__all__ = ["Fleet", "build_fleet", "open_store", "server_hooks"]
+__all__ = ["Fleet", "build_fleet", "open_store"]
 
 log = logging.getLogger("prognos.fleet")
 
@@ -51,9 +55,22 @@ class Fleet:
     def db(self) -> Database:
         return self.store.db
 
-    def bind(self, service: PredictionService) -> None:
-        """Score with ``service`` from now on (the server creates it after the fleet)."""
-        self.ingestor.service = service
+    # ---- prognos.lifecycle.ports.FleetPort: what the lifecycle's monitoring may do to the fleet
+    @property
+    def ground_truth(self) -> GroundTruth:
+        return self.store
+
+    async def raise_model_alert(self, alert: ModelAlert) -> None:
+        """Open / escalate / downgrade the alert of ``alert.kind`` on its model version; notify."""
+        condition = AlertCondition(alert.severity, alert.message, alert.details)
+        changes = await asyncio.to_thread(self.store.set_model_alert, alert.model_version, alert.kind, condition)
+        for change in changes:  # on the event loop: the notifier's queue is not thread-safe
+            self.notifier.notify(change)
+
+    async def resolve_model_alert(self, model_version: str, kind: str) -> None:
+        """Auto-resolve the active alert of ``kind`` on ``model_version`` (if any); notify."""
+        for change in await asyncio.to_thread(self.store.set_model_alert, model_version, kind, None):
+            self.notifier.notify(change)
 
     def install(self, app: FastAPI) -> None:
         """Put the fleet on ``app``: ``app.state.fleet`` and CORS for ``settings.cors_origins``."""
@@ -82,9 +99,10 @@ class Fleet:
         self.db.dispose()
 
 
-def build_fleet(settings: Settings, service: PredictionService | None = None, *, notifier: Notifier | None = None,
+def build_fleet(settings: Settings, service: Predictions | None = None, *, notifier: Notifier | None = None,
                 store: FleetStore | None = None) -> Fleet:
-    """Open (and migrate) the database of ``settings`` and wire every part of the fleet app."""
+    """Open (and migrate) the database of ``settings`` and wire every part of the fleet app to
+    score with ``service`` (None: store readings without predicting)."""
     store = store or open_store(settings)
     keys = KeyStore(store)
     rules = AlertRules(settings)
@@ -105,23 +123,3 @@ def build_fleet(settings: Settings, service: PredictionService | None = None, *,
     fleet.routers = build_routers(fleet)
     return fleet
 
-
-def server_hooks(settings: Settings) -> Any:
-    """The :class:`prognos.server.ServerHooks` that make ``prognos serve`` serve the fleet app too."""
-    from prognos.server import ServerHooks
-
-    fleet = build_fleet(settings)
-
-    async def on_startup(service: PredictionService) -> None:
-        fleet.bind(service)
-        await fleet.start()
-
-    async def on_shutdown(service: PredictionService) -> None:
-        await fleet.stop()
-
-    configure: Callable[[FastAPI], None] = fleet.install
-    from prognos.web import build_router as build_web_router  # the dashboard, served beside its API
-
-    return ServerHooks(routers=[*fleet.routers, build_web_router(settings)], authenticator=fleet.authenticator,
-                       on_startup=[on_startup],
-                       on_shutdown=[on_shutdown], configure_app=[configure], ingestor=fleet.ingestor)

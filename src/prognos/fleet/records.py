@@ -127,8 +127,11 @@ class EngineRecord:
 
 @dataclass(frozen=True)
 class AlertRecord:
+    """An alert on an engine (``target_kind`` "engine", ``engine_id`` set) or on a model version
+    (``target_kind`` "model", ``engine_id`` None, ``model_version`` set)."""
+
     id: int
-    engine_id: str
+    engine_id: str | None
     kind: str
     severity: str
     status: str
@@ -140,6 +143,8 @@ class AlertRecord:
     acknowledged_by: str | None
     resolved_at: datetime | None
     resolved_by: str | None
+    target_kind: str = "engine"
+    model_version: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -152,7 +157,7 @@ class AlertRecord:
 class AlertChange:
     """An alert that was opened, escalated or resolved by the rules (what webhooks announce)."""
 
-    event: str  # opened / escalated / resolved
+    event: str  # opened / escalated / downgraded / resolved
     alert: AlertRecord
 
     def to_dict(self) -> dict[str, Any]:

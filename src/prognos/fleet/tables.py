@@ -126,18 +126,26 @@ class PredictionRow(Base):
 
 
 class AlertRow(Base):
-    """open -> acknowledged -> resolved. The partial unique index allows one active alert per
-    (engine, kind), so even concurrent writers cannot open a duplicate."""
+    """open -> acknowledged -> resolved. An alert is on an engine (``target_kind`` ``engine``,
+    ``engine_id`` set) or on a model version (``model``, ``model_version`` set, no engine; migration
+    0003). The partial unique indexes allow one active alert per (engine, kind) and per (model
+    version, kind), so even concurrent writers cannot open a duplicate."""
 
     __tablename__ = "alerts"
     __table_args__ = (
         Index("uq_alerts_active", "engine_id", "kind", unique=True,
               sqlite_where=text("status != 'resolved'"), postgresql_where=text("status != 'resolved'")),
+        Index("uq_alerts_active_model", "model_version", "kind", unique=True,
+              sqlite_where=text("status != 'resolved' AND target_kind = 'model'"),
+              postgresql_where=text("status != 'resolved' AND target_kind = 'model'")),
         Index("ix_alerts_status", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    engine_id: Mapped[str] = mapped_column(String(64), ForeignKey("engines.id", ondelete="CASCADE"), index=True)
+    target_kind: Mapped[str] = mapped_column(String(8), default="engine", server_default="engine")
+    engine_id: Mapped[str | None] = mapped_column(String(64), ForeignKey("engines.id", ondelete="CASCADE"),
+                                                  index=True)
+    model_version: Mapped[str | None] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(32))
     severity: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default="open")
@@ -165,7 +173,8 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[datetime | None]
 
 
-# --- model lifecycle (lifecycle/feedback.py, lifecycle/canary.py; migration 0002) ---------------
+# --- model lifecycle (prognos.lifecycle.ports.GroundTruth, implemented by fleet/ground_truth.py;
+# migration 0002) -----------------------------------------------------------------------------
 
 
 class FailureRow(Base):

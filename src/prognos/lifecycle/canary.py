@@ -10,7 +10,8 @@ production batcher), scores the queued requests off the event loop and records e
 * live agreement statistics per (production, candidate) pair — mean and max absolute difference
   (cycles), share within ``tolerance`` cycles, share with the same health status — for ``/metrics``,
   ``/api/v1/models/canary`` and the models page;
-* the pairs themselves in the fleet database (bounded to ``max_rows``), so once an engine's failure
+* the pairs themselves through the :class:`~prognos.lifecycle.ports.GroundTruth` seam (the fleet
+  database; bounded to ``max_rows``), so once an engine's failure
   is recorded both versions' realised errors are compared on the same requests
   (:func:`prognos.lifecycle.feedback.model_performance`).
 
@@ -36,8 +37,7 @@ from prognos.status import StatusThresholds
 if TYPE_CHECKING:
     from prognos.config import Settings
     from prognos.data.validation import ValidSequence
-    from prognos.fleet.store import FleetStore
-    from prognos.lifecycle.feedback import ShadowPair
+    from prognos.lifecycle.ports import GroundTruth
     from prognos.lifecycle.registry import Registry
     from prognos.serving.predictor import Prediction, Predictor
     from prognos.serving.service import ServedPrediction
@@ -144,7 +144,7 @@ class _Candidate:
 class ShadowCanary:
     """Scores ``fraction`` of the served predictions with the candidate, in the background."""
 
-    def __init__(self, settings: Settings, source: CandidateSource, *, store: Callable[[], FleetStore | None]
+    def __init__(self, settings: Settings, source: CandidateSource, *, store: Callable[[], GroundTruth | None]
                  | None = None, load: Callable[[Path], Predictor] | None = None, seed: int | None = None) -> None:
         self.settings = settings
         self.source = source
@@ -251,7 +251,8 @@ class ShadowCanary:
         store = self._store()
         if store is None or self.max_rows <= 0:
             return
-        from prognos.lifecycle.feedback import ShadowPair, prune_shadow, save_shadow
+        from prognos.lifecycle.feedback import prune_shadow, save_shadow
+        from prognos.lifecycle.ports import ShadowPair
 
         pairs: list[ShadowPair] = [ShadowPair(j.engine_id, j.cycle, j.production_version, j.production_rul,
                                               candidate_version, float(r)) for j, r in zip(jobs, rul, strict=True)]

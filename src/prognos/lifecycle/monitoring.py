@@ -3,15 +3,19 @@ routes, the shadow canary, their Prometheus metrics — plugged in through the s
 
 ::
 
-    hooks = lifecycle_hooks(settings, fleet_hooks)   # in `prognos serve`
+    hooks = lifecycle_hooks(settings, hooks, service=service, fleet=fleet)   # in the composition root
 
 Routes (``/api/v1``): ``POST /engines/{id}/failure`` (operator) records ground truth;
 ``GET /models/performance`` live RMSE / PHM08 per model version and the canary's realised errors;
 ``GET /models/drift`` the latest drift report (``POST /models/drift/check``, operator, computes one
 now); ``GET /models/canary`` live shadow agreement. Metrics: ``prognos_drift_psi{feature,kind}``,
 ``prognos_drift_ks{feature,kind}``, ``prognos_drift_detected``, ``prognos_drift_samples``,
-``prognos_canary_*``. A drift verdict opens (and a later all-clear resolves) a fleet alert of kind
-``drift`` on the pseudo-engine ``model`` (alerts belong to an engine; drift belongs to the model).
+``prognos_canary_*``. A drift verdict opens (and a later all-clear resolves) an alert of kind
+``drift`` on the served model version (a model-level alert, not an engine's).
+
+Dependencies are injected by the composition root (``assembly``): the prediction service
+and, when the fleet app runs, the fleet as a :class:`~prognos.lifecycle.ports.FleetPort` — this
+module never imports the fleet and never looks it up on the app.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,22 +37,17 @@ from prognos.errors import BundleError, ModelUnavailableError, PrognosError
 from prognos.lifecycle.canary import RegistryCandidate, ShadowCanary
 from prognos.lifecycle.drift import DriftCapture, DriftReport, DriftThresholds, compute_drift, sample_from_records
 from prognos.lifecycle.feedback import DEFAULT_RUL_CAP, model_performance, record_failure
+from prognos.lifecycle.ports import FleetPort, GroundTruth, ModelAlert
 from prognos.reference import ReferenceProfile, load_reference
+from prognos.serving.hooks import ServerHooks
 from prognos.serving.http.auth import Principal, Role, require
 
 if TYPE_CHECKING:
-    from prognos.fleet.fleet import Fleet
-    from prognos.fleet.store import FleetStore
-    from prognos.server import ServerHooks
     from prognos.serving.service import PredictionService
 
-__all__ = ["MODEL_ENGINE", "DriftMonitor", "FailureRequest", "Monitoring", "MonitoringCollector", "build_router",
-           "lifecycle_hooks"]
+__all__ = ["DriftMonitor", "FailureRequest", "Monitoring", "MonitoringCollector", "build_router", "lifecycle_hooks"]
 
 log = logging.getLogger("prognos.lifecycle")
-
-#: The pseudo-engine that model-level alerts (drift) are attached to.
-MODEL_ENGINE = "model"
 
 
 class DriftMonitor:
@@ -85,27 +84,24 @@ class DriftMonitor:
 
 @dataclass
 class Monitoring:
-    """Everything the lifecycle adds to a server; ``app`` is set when the app is configured."""
+    """Everything the lifecycle adds to a server. ``service`` and ``fleet`` (None: no fleet
+    database, so no ground truth and no alerts) are injected by the composition root."""
 
     settings: Settings
     capture: DriftCapture
     monitor: DriftMonitor
     canary: ShadowCanary | None
-    app: FastAPI | None = None
+    service: PredictionService | None = None
+    fleet: FleetPort | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
-    @property
-    def fleet(self) -> Fleet | None:
-        return None if self.app is None else getattr(self.app.state, "fleet", None)
-
-    def store(self) -> FleetStore | None:
-        fleet = self.fleet
-        return None if fleet is None else fleet.store
+    def store(self) -> GroundTruth | None:
+        return None if self.fleet is None else self.fleet.ground_truth
 
     def rul_cap(self) -> float:
         if self.settings.feedback_rul_cap is not None:
             return self.settings.feedback_rul_cap
-        service = None if self.app is None else getattr(self.app.state, "service", None)
+        service = self.service
         if service is not None and service.ready:
             return float(service.manifest.rul_cap)
         return DEFAULT_RUL_CAP
@@ -117,32 +113,18 @@ class Monitoring:
         return report
 
     async def _alert(self, report: DriftReport) -> None:
-        """Open / escalate / resolve the ``drift`` alert through the fleet's alert lifecycle."""
+        """Open / escalate / resolve the ``drift`` alert on the report's model version."""
         fleet = self.fleet
         if fleet is None or report.status not in ("drift", "ok"):
             return  # too few samples or no reference: no verdict, leave any alert as it is
-        from prognos.errors import NotFoundError
-        from prognos.fleet.records import AlertCondition, EngineScore
-
-        condition = None
-        if report.detected:
-            severity = "critical" if report.prediction is not None and report.prediction.drifted else "warning"
-            condition = AlertCondition(severity, f"model {report.model_version}: input drift: {report.message}",
-                                       {"model_version": report.model_version, "n_samples": report.n_samples,
-                                        "drifted_features": report.drifted_features,
-                                        "psi": {q.name: round(q.psi, 4) for q in report.features}})
-        store = fleet.store
-        try:
-            if condition is None:
-                await asyncio.to_thread(store.get_engine, MODEL_ENGINE)  # nothing to resolve without it
-            else:
-                await asyncio.to_thread(store.upsert_engine, MODEL_ENGINE, {"kind": "model"}, "model")
-            changes = await asyncio.to_thread(store.save_scores, [EngineScore(MODEL_ENGINE, 0, None,
-                                                                               {"drift": condition})])
-        except NotFoundError:
+        if not report.detected:
+            await fleet.resolve_model_alert(report.model_version, "drift")
             return
-        for change in changes:
-            fleet.notifier.notify(change)
+        severity = "critical" if report.prediction is not None and report.prediction.drifted else "warning"
+        await fleet.raise_model_alert(ModelAlert(
+            report.model_version, "drift", severity, f"model {report.model_version}: input drift: {report.message}",
+            {"model_version": report.model_version, "n_samples": report.n_samples,
+             "drifted_features": report.drifted_features, "psi": {q.name: round(q.psi, 4) for q in report.features}}))
 
     async def _drift_loop(self, service: PredictionService) -> None:
         while True:
@@ -174,7 +156,7 @@ class Monitoring:
             log.warning("could not persist the drift capture: %s", exc)
 
     def configure(self, app: FastAPI) -> None:
-        self.app = app
+        """Register the drift and canary gauges with the app's metrics registry."""
         metrics = getattr(app.state, "metrics", None)
         if metrics is not None:
             metrics.registry.register(MonitoringCollector(self))
@@ -264,7 +246,7 @@ _Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 def build_router(m: Monitoring) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["lifecycle"])
 
-    def store() -> FleetStore:
+    def store() -> GroundTruth:
         s = m.store()
         if s is None:
             raise ModelUnavailableError("ground truth needs the fleet database; it is not configured")
@@ -295,10 +277,11 @@ def build_router(m: Monitoring) -> APIRouter:
         return _json(report.to_dict())
 
     @router.post("/models/drift/check")
-    async def drift_check(request: Request, _: _Operator) -> Response:
+    async def drift_check(_: _Operator) -> Response:
         """Compute drift over the captured sample now (and raise or clear the drift alert)."""
-        service: PredictionService = request.app.state.service
-        report = await m.drift_check(service)
+        if m.service is None:
+            raise ModelUnavailableError("drift needs the local prediction service; it is not configured")
+        report = await m.drift_check(m.service)
         return _json(report.to_dict())
 
     @router.get("/models/canary")
@@ -311,11 +294,13 @@ def build_router(m: Monitoring) -> APIRouter:
     return router
 
 
-def lifecycle_hooks(settings: Settings, hooks: ServerHooks) -> ServerHooks:
-    """``hooks`` plus drift capture and monitoring, ground-truth routes and (when
-    ``canary_fraction`` > 0) the shadow canary following the registry's ``candidate`` alias."""
+def lifecycle_hooks(settings: Settings, hooks: ServerHooks, *, service: PredictionService,
+                    fleet: FleetPort | None) -> ServerHooks:
+    """``hooks`` plus drift capture and monitoring of ``service``, ground-truth routes and (when
+    ``canary_fraction`` > 0) the shadow canary following the registry's ``candidate`` alias.
+    ``fleet`` stores ground truth and shadow pairs and carries the drift alert (None: neither)."""
     capture = DriftCapture.from_settings(settings)
-    m = Monitoring(settings, capture, DriftMonitor(settings, capture), None)
+    m = Monitoring(settings, capture, DriftMonitor(settings, capture), None, service=service, fleet=fleet)
     if settings.canary_fraction > 0:
         try:
             from prognos.lifecycle.registry import open_registry

@@ -28,7 +28,7 @@ from prognos.config import Settings
 from prognos.errors import PrognosError
 
 if TYPE_CHECKING:
-    from prognos.server import ServerHooks
+    from prognos.serving.hooks import ServerHooks
     from prognos.serving.service import PredictionService
 
 __all__ = ["AliasSource", "AliasTarget", "FollowedModel", "RegistryWatcher", "follow_model"]

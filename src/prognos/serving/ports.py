@@ -3,7 +3,7 @@
 :class:`Predictions` is the small Protocol the fleet's ingestor scores through. Today
 :class:`~prognos.serving.service.PredictionService` (the local ONNX model behind a cache and a
 micro-batcher) implements it. The scale-out ``gateway`` role passes a client of a remote
-inference pool instead (gRPC, see ``prognos.assembly.build_app``): it needs these four members
+inference pool instead (gRPC; the composition root's ``build_app``): it needs these five members
 and nothing else, so the fleet never knows where the model runs.
 
 :class:`FakePredictions` is the fake shipped with the seam: a fixed reading contract and a

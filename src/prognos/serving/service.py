@@ -182,10 +182,15 @@ class PredictionService:
             except PrognosError:
                 self.counters.reload_failures += 1
                 raise
-            # One reference assignment: every request sees the old or the new model, never a mix.
-            self._predictor, self.bundle_path, self.loaded_at = predictor, target, time.time()
-            self.counters.reloads += 1
+            self.use(predictor, target)
             return predictor.bundle.manifest
+
+    def use(self, predictor: Predictor, path: Path | None = None) -> None:
+        """Serve ``predictor`` (loaded and verified already) from now on: the hot swap itself.
+        Requests already holding the old predictor finish on it. ``path``: where it was loaded from."""
+        # One reference assignment: every request sees the old or the new model, never a mix.
+        self._predictor, self.bundle_path, self.loaded_at = predictor, path or predictor.bundle.path, time.time()
+        self.counters.reloads += 1
 
     # ------------------------------------------------------------------ predictions
     def _serve(self, p: Prediction) -> ServedPrediction:

@@ -51,13 +51,14 @@ def test_lifecycle_through_the_api_and_auto_resolve_on_a_better_model(fleet_sett
                 "total"] == 1
             assert c.get("/api/v1/engines", params={"status": "critical"}).json()["total"] == 1
 
-            app.fleet.bind(service_with(fleet_settings, tiny_bundle, 120.0))  # a new, optimistic model
+            low_model = app.service.predictor
+            app.service.use(service_with(fleet_settings, tiny_bundle, 120.0).predictor)  # a new, optimistic model
             c.post("/api/v1/engines/e1/readings", json=rows[40:41]).raise_for_status()
             after = c.get(f"/api/v1/alerts/{alert['id']}").json()
             assert (after["status"], after["resolved_by"]) == ("resolved", "auto") and after["resolved_at"]
             assert c.get("/api/v1/engines/e1").json()["status"] == "healthy"
 
-            app.fleet.bind(pessimistic)  # the condition returns: a NEW alert (the old one stays resolved)
+            app.service.use(low_model)  # the condition returns: a NEW alert (the old stays resolved)
             c.post("/api/v1/engines/e1/readings", json=rows[41:42]).raise_for_status()
             items = c.get("/api/v1/alerts", params={"engine_id": "e1"}).json()["items"]
             assert [a["status"] for a in items] == ["open", "resolved"]

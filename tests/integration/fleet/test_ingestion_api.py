@@ -174,7 +174,7 @@ def test_ingestion_works_without_a_model_and_scores_once_one_is_loaded(fleet_set
             r = c.post("/api/v1/engines/e1/readings", json=partial)
             assert r.status_code == 201 and r.json()["predictions"] == []
             assert "no model" in r.json()["prediction_error"]
-            app.fleet.bind(service)  # the model finished loading
+            app.service.use(service.predictor)  # the model finished loading
             r = c.post("/api/v1/engines/e1/readings", json=rows[10:20])
             [p] = r.json()["predictions"]
             # scored on the complete readings only: the same as a model that never saw cycles 1-10

@@ -1,21 +1,19 @@
-"""The server's drift job without a server: captured requests -> verdict -> the fleet's ``drift``
-alert opens, escalates, and resolves when the data is back in distribution; gauges follow."""
+"""The server's drift job without a server: captured requests -> verdict -> the ``drift`` alert on
+the model version opens, escalates, and resolves when the data is back in distribution; gauges
+follow. The alert belongs to the model version: no pseudo-engine appears among the engines."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
-import pytest
 
 from prognos.config import get_settings
-from prognos.errors import NotFoundError
 from prognos.fleet import build_fleet
 from prognos.fleet.notify import FakeNotifier
 from prognos.lifecycle.drift import CaptureRecord, DriftCapture
-from prognos.lifecycle.monitoring import MODEL_ENGINE, DriftMonitor, Monitoring
+from prognos.lifecycle.monitoring import DriftMonitor, Monitoring
 from prognos.reference import load_reference
 from prognos.serving.service import PredictionService, load_predictor
 
@@ -27,10 +25,8 @@ def test_drift_job_opens_and_resolves_the_fleet_alert(tiny_bundle: Path, tmp_pat
     fleet = build_fleet(settings, notifier=notifier)
     service = PredictionService(settings, load_predictor(tiny_bundle, settings))
     capture_ = DriftCapture.from_settings(settings)
-    monitoring = Monitoring(settings, capture_, DriftMonitor(settings, capture_), canary=None)
-    app = SimpleNamespace(state=SimpleNamespace(metrics=None, service=service))
-    fleet.install(app)  # type: ignore[arg-type]  # the fleet puts itself on app.state ...
-    monitoring.configure(app)  # type: ignore[arg-type]  # ... where monitoring finds it
+    monitoring = Monitoring(settings, capture_, DriftMonitor(settings, capture_), canary=None, service=service,
+                            fleet=fleet)  # injected, as prognos.assembly does
     predictor = service.predictor
     ref = load_reference(predictor.bundle)
     assert ref is not None
@@ -56,14 +52,15 @@ def test_drift_job_opens_and_resolves_the_fleet_alert(tiny_bundle: Path, tmp_pat
     capture(170, 0.0)
     ok = asyncio.run(check())
     assert ok.status == "ok", ok.message
-    with pytest.raises(NotFoundError):
-        fleet.store.get_engine(MODEL_ENGINE)  # a clean check creates nothing
+    assert fleet.store.list_alerts().total == 0 and fleet.store.list_engines().total == 0  # a clean check
 
     capture(200, 2.0)  # the ring buffer (200) now holds shifted records only
     drift = asyncio.run(check())
     assert drift.status == "drift"
     alerts = fleet.store.list_alerts(kind="drift", status="open")
-    assert alerts.total == 1 and alerts.items[0]["engine_id"] == MODEL_ENGINE
+    assert alerts.total == 1 and alerts.items[0]["target_kind"] == "model"
+    assert alerts.items[0]["model_version"] == predictor.version and alerts.items[0]["engine_id"] is None
+    assert fleet.store.list_engines().total == 0  # no pseudo-engine in the fleet table
     assert [c.event for c in notifier.changes] == ["opened"]
     assert monitoring.monitor.latest is drift
 

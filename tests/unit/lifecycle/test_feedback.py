@@ -118,19 +118,21 @@ def test_shadow_pairs_are_judged_on_the_same_requests_and_bounded(store: FleetSt
 
 
 def test_failure_route_and_performance_route(tmp_path: Path, tiny_bundle: Path) -> None:
+    from prognos.assembly import fleet_hooks, merge_hooks
     from prognos.fleet import build_fleet
     from prognos.fleet.keys import KeyStore
     from prognos.lifecycle.monitoring import lifecycle_hooks
-    from prognos.server import ServerHooks
+    from prognos.serving.hooks import ServerHooks
     from prognos.serving.http import create_app
     from prognos.serving.service import PredictionService, load_predictor
     from tests.unit.serving.asgi import call
 
     settings = get_settings(database_url=f"sqlite:///{tmp_path / 'fleet.db'}", data_dir=tmp_path / "data",
                             admin_token="adm")
-    fleet = build_fleet(settings)
     service = PredictionService(settings, load_predictor(tiny_bundle, settings))
-    hooks = lifecycle_hooks(settings, ServerHooks(routers=fleet.routers, configure_app=[fleet.install]))
+    fleet = build_fleet(settings, service)
+    hooks = merge_hooks(fleet_hooks(settings, fleet),
+                        lifecycle_hooks(settings, ServerHooks(), service=service, fleet=fleet))
     app = create_app(settings, service, fleet.authenticator, hooks.routers)
     for configure in hooks.configure_app:
         configure(app)

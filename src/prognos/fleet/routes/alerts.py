@@ -27,12 +27,13 @@ def build_router(fleet: Fleet) -> APIRouter:
         severity: Annotated[str | None, Query(description="warning, critical")] = None,
         engine_id: Annotated[str | None, Query()] = None,
         kind: Annotated[str | None, Query(description="rul_low, stuck_sensor, missing_cycles, out_of_range, "
-                                                      "missing_sensor")] = None,
+                                                      "missing_sensor, drift")] = None,
+        target_kind: Annotated[str | None, Query(description="engine or model (alerts on a model version)")] = None,
         limit: Limit = 500, offset: Offset = 0,
     ) -> Response:
-        """Alerts, newest first."""
+        """Alerts on engines and on model versions, newest first."""
         page = await asyncio.to_thread(store.list_alerts, status=status, severity=severity, engine_id=engine_id,
-                                       kind=kind, limit=limit, offset=offset)
+                                       kind=kind, target_kind=target_kind, limit=limit, offset=offset)
         return json_response(page.to_dict())
 
     @router.get("/{alert_id}")

@@ -103,12 +103,14 @@ export function pick(obj, ...names) {
 export function engineView(e) {
   const p = pick(e, "latest_prediction", "prediction", "latest") || {};
   const rul = pick(e, "rul", "predicted_rul") ?? pick(p, "rul", "predicted_rul");
-  const status = pick(e, "status") ?? pick(p, "status") ?? (rul === undefined ? "unknown" : statusOf(rul));
+  const lower = numOrNull(pick(e, "lower", "rul_lower") ?? pick(p, "lower", "rul_lower"));
+  // The API's status wins; the fallback applies the same rule (the interval's lower bound).
+  const status = pick(e, "status") ?? pick(p, "status") ?? (rul === undefined ? "unknown" : statusOf(lower ?? rul));
   return {
     id: String(pick(e, "engine_id", "id")),
     status: String(status),
     rul: rul === undefined ? null : Number(rul),
-    lower: numOrNull(pick(e, "lower", "rul_lower") ?? pick(p, "lower", "rul_lower")),
+    lower,
     upper: numOrNull(pick(e, "upper", "rul_upper") ?? pick(p, "upper", "rul_upper")),
     lastCycle: numOrNull(pick(e, "last_cycle") ?? pick(p, "last_cycle", "cycle")),
     updated: pick(e, "last_update", "updated_at", "last_seen", "last_reading_at") ?? pick(p, "created_at", "timestamp"),
@@ -122,9 +124,10 @@ function numOrNull(v) {
   return v === undefined || v === null || v === "" ? null : Number(v);
 }
 
-export function statusOf(rul) {
-  if (rul < config.criticalRul) return "critical";
-  if (rul < config.warningRul) return "warning";
+/** The one status rule (prognos.status): judged on the interval's lower bound (cycles). */
+export function statusOf(lower) {
+  if (lower < config.criticalRul) return "critical";
+  if (lower < config.warningRul) return "warning";
   return "healthy";
 }
 
@@ -227,6 +230,8 @@ export function alertView(a) {
   return {
     id: pick(a, "id", "alert_id"),
     engine: String(pick(a, "engine_id") ?? ""),
+    // An alert on a model version (e.g. drift) has no engine: it names the version instead.
+    model: a.target_kind === "model" ? String(pick(a, "model_version") ?? "") : null,
     kind: pick(a, "kind", "type") ?? "",
     severity: pick(a, "severity") ?? "",
     status: pick(a, "status") ?? "",
@@ -244,15 +249,17 @@ export function alertTable(alerts, { showEngine = true } = {}) {
     const actions = [];
     if (a.status === "open") {
       actions.push(`<button type="button" class="btn" data-action="acknowledge" data-id="${esc(a.id)}"
-        aria-label="Acknowledge alert ${esc(a.id)} on engine ${esc(a.engine)}">Acknowledge</button>`);
+        aria-label="Acknowledge alert ${esc(a.id)} on ${a.model !== null ? "model" : "engine"} ${esc(a.model ?? a.engine)}">Acknowledge</button>`);
     }
     if (a.status === "open" || a.status === "acknowledged") {
       actions.push(`<button type="button" class="btn" data-action="resolve" data-id="${esc(a.id)}"
-        aria-label="Resolve alert ${esc(a.id)} on engine ${esc(a.engine)}">Resolve</button>`);
+        aria-label="Resolve alert ${esc(a.id)} on ${a.model !== null ? "model" : "engine"} ${esc(a.model ?? a.engine)}">Resolve</button>`);
     }
     return `<tr data-alert-id="${esc(a.id)}">
       <td data-label="Alert">#${esc(a.id)}</td>
-      ${showEngine ? `<td data-label="Engine"><a href="/ui/engines/${encodeURIComponent(a.engine)}">${esc(a.engine)}</a></td>` : ""}
+      ${showEngine ? `<td data-label="Engine">${a.model !== null
+        ? `<a href="/ui/models" title="an alert on the model version">model ${esc(a.model)}</a>`
+        : `<a href="/ui/engines/${encodeURIComponent(a.engine)}">${esc(a.engine)}</a>`}</td>` : ""}
       <td data-label="Kind"><div>${esc(a.kind)}${a.message ? `<div class="sub">${esc(a.message)}</div>` : ""}</div></td>
       <td data-label="Severity"><span class="sev sev-${esc(a.severity)}">${esc(a.severity)}</span></td>
       <td data-label="Status" class="alert-status">${esc(a.status)}</td>

@@ -1,8 +1,9 @@
 // Models: the bundle the server has loaded (GET /api/v1/models -> {bundle, manifest}), its
 // training facts and validation metrics.
-import { api, esc, listOf, pick, poll, requireKey } from "./common.js";
+import { alertTable, api, bindAlertActions, esc, listOf, pick, poll, requireKey } from "./common.js";
 
 const el = document.getElementById("models");
+const alertsEl = document.getElementById("model-alerts");
 let lastKey = "";
 
 const METRIC_LABEL = {
@@ -53,7 +54,14 @@ function card(m) {
     <tbody>${rows.join("")}</tbody></table></div>` : '<p class="empty">No metrics recorded.</p>'}</section>`;
 }
 
+async function loadAlerts() {
+  if (!alertsEl) return;
+  const page = await api("/api/v1/alerts?target_kind=model&status=open,acknowledged");
+  alertsEl.innerHTML = alertTable(listOf(page, "items"));
+}
+
 async function load() {
+  await loadAlerts();
   const data = await api("/api/v1/models");
   let models = listOf(data, "models");
   if (!models.length && data && typeof data === "object") {
@@ -65,4 +73,5 @@ async function load() {
   el.innerHTML = models.map(card).join("") || '<p class="empty">No model is loaded.</p>';
 }
 
+if (alertsEl) bindAlertActions(alertsEl, document.getElementById("model-alerts-msg"), loadAlerts);
 if (requireKey()) poll(load);
