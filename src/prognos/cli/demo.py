@@ -11,12 +11,12 @@ from prognos.cli.app import app
 
 @app.command()
 def demo(
-    engines: Annotated[int, typer.Option(help="engines in the fleet (each replaced when it fails)")] = 30,
+    engines: Annotated[int, typer.Option(min=1, help="engines in the fleet (each replaced when it fails)")] = 30,
     speed: Annotated[float, typer.Option(help="cycles per second per engine")] = 2.0,
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds (default: Ctrl-C)")] = None,
     retrain: Annotated[bool, typer.Option("--retrain", help="train a new quick model even if one exists")] = False,
-    epochs: Annotated[int, typer.Option(help="max epochs per member of the quick model")] = 10,
-    members: Annotated[int, typer.Option(help="ensemble members of the quick model")] = 3,
+    epochs: Annotated[int, typer.Option(min=1, help="max epochs per member of the quick model")] = 10,
+    members: Annotated[int, typer.Option(min=2, help="ensemble members of the quick model")] = 3,
 ) -> None:
     """Train a quick model (or reuse it), serve it with the fleet app and a living fleet until Ctrl-C.
     State lives in PROGNOS_DATA_DIR (`make demo`: .prognos/ in the checkout)."""

@@ -136,11 +136,13 @@ def simulate(
     dataset: Dataset = "FD001",
     split: Annotated[str, typer.Option("--split", help="C-MAPSS file to replay: test or train")] = "test",
     data_dir: DataDir = None,
-    engines: Annotated[int | None, typer.Option("--engines", help="replay only the first N engines")] = None,
+    engines: Annotated[int | None, typer.Option("--engines", min=1, help="replay only the first N engines")] = None,
     speed: Annotated[float, typer.Option("--speed", help="cycles per second per engine (0: flat out)")] = 1.0,
-    synthetic: Annotated[int | None, typer.Option("--synthetic", help="replay N synthetic engines instead")] = None,
-    max_cycles: Annotated[int | None, typer.Option("--max-cycles", help="replay at most N cycles per engine")] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", help="requests in flight at once")] = 16,
+    synthetic: Annotated[int | None, typer.Option("--synthetic", min=1, help="replay N synthetic engines instead")]
+    = None,
+    max_cycles: Annotated[int | None, typer.Option("--max-cycles", min=1, help="replay at most N cycles per engine")]
+    = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="requests in flight at once")] = 16,
     seed: Annotated[int, typer.Option("--seed", help="seed of the synthetic fleet")] = 0,
     prefix: Annotated[str | None, typer.Option("--prefix", help="engine id prefix (default FD001-test- / SYN-)")]
     = None,

@@ -12,7 +12,8 @@ from prognos.cli.app import app, choice, fleet_store
 
 @app.command()
 def plan(
-    horizon: Annotated[int, typer.Option("--horizon", help="cycles ahead to plan for")] = 30,
+    horizon: Annotated[int, typer.Option("--horizon", min=0, max=10_000,  # prognos.fleet.plan.MAX_HORIZON
+                                         help="cycles ahead to plan for")] = 30,
     format: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
 ) -> None:
     """Engines to take out of service within N cycles, most urgent first, with the probability implied

@@ -221,7 +221,7 @@ def test_cli_bad_key_exits_non_zero_with_one_line(stub: Stub) -> None:
 
 def test_cli_rejects_bad_option_without_traceback() -> None:
     r = _cli("--url", "http://127.0.0.1:9", "--synthetic", "0")
-    assert r.returncode == SimulationError.exit_code and "--synthetic must be at least 1" in r.stderr
+    assert r.returncode == 2 and "--synthetic" in r.stderr and len(r.stderr.strip().splitlines()) == 1  # usage
     assert "Traceback" not in r.stderr
 
 
