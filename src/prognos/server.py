@@ -33,6 +33,7 @@ from prognos.errors import BundleError, ConfigError, PrognosError
 from prognos.serving.hooks import ServerHooks
 from prognos.serving.http import create_app
 from prognos.serving.http.auth import Authenticator, TokenAuthenticator
+from prognos.serving.http.transport import uvicorn_options
 from prognos.serving.logs import configure_logging, get_logger
 from prognos.serving.service import PredictionService
 
@@ -56,17 +57,18 @@ class _Grpc:
     port: int
 
 
-def _build_grpc(service: PredictionService, settings: Settings, ingestor: Any = None) -> _Grpc | None:
+def _build_grpc(service: PredictionService, settings: Settings, ingestor: Any = None,
+                authenticator: Authenticator | None = None) -> _Grpc | None:
     """The gRPC engineer's server, bound to ``grpc_port``; None (REST only) if it is not installed."""
     try:
         from prognos.serving.grpc.health import ReadinessHealth
-        from prognos.serving.grpc.server import add_port, build_server
+        from prognos.serving.grpc.server import add_port, build_server, tls_files
     except ImportError as exc:
         log.warning("grpc server not available; serving REST only", reason=str(exc))
         return None
     health = ReadinessHealth(service)
-    server = build_server(service, settings, ingestor, health=health)
-    return _Grpc(server, health, add_port(server, settings.host, settings.grpc_port))
+    server = build_server(service, settings, ingestor, health=health, authenticator=authenticator)
+    return _Grpc(server, health, add_port(server, settings.host, settings.grpc_port, tls_files(settings)))
 
 
 async def _wait_started(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
@@ -95,10 +97,11 @@ async def serve(settings: Settings, service: PredictionService, hooks: ServerHoo
         app = create_app(settings, service, authenticator, hooks.routers)
         for configure in hooks.configure_app:
             configure(app)
-        port, grpc_server = settings.http_port, _build_grpc(service, settings, hooks.ingestor)
+        port, grpc_server = settings.http_port, _build_grpc(service, settings, hooks.ingestor, authenticator)
     uvicorn_grace_s = max(1, math.ceil(settings.shutdown_grace_s))  # uvicorn takes whole seconds
     http = _Uvicorn(uvicorn.Config(app, host=settings.host, port=port, log_config=None, access_log=False,
-                                   lifespan="off", timeout_graceful_shutdown=uvicorn_grace_s))
+                                   lifespan="off", timeout_graceful_shutdown=uvicorn_grace_s,
+                                   **uvicorn_options(settings)))
 
     stop = asyncio.Event()
     reloads: set[asyncio.Task[None]] = set()

@@ -29,7 +29,7 @@ import numpy as np
 
 from prognos.data.cmapss import Readings
 from prognos.data.schema import MEASUREMENT_FIELDS, SENSOR_FIELDS, SETTING_FIELDS
-from prognos.errors import PrognosError
+from prognos.errors import TrainingError
 from prognos.features.labels import piecewise_rul
 from prognos.features.regimes import RegimeModel, fit_regimes
 
@@ -38,7 +38,7 @@ __all__ = ["FeaturePipeline", "NotFittedError", "Windows"]
 _N_SET = len(SETTING_FIELDS)
 
 
-class NotFittedError(PrognosError):
+class NotFittedError(TrainingError):
     """transform() before fit()."""
 
 
@@ -122,7 +122,7 @@ class FeaturePipeline:
         trend /= max(n, 1)
         keep = varies & (trend >= self.min_trend)
         if not keep.any():
-            raise PrognosError("no sensor trends with engine age in the training data; check the files")
+            raise TrainingError("no sensor trends with engine age in the training data; check the files")
         self.regimes_ = regimes
         self.sensors_ = [SENSOR_FIELDS[i] for i in np.flatnonzero(keep)]
         self.mean_ = mean[:, keep]

@@ -3,7 +3,9 @@
 
 ``Authorization: Bearer <key>`` -> the key's :class:`Principal` (viewer / operator / admin). The
 settings' ``admin_token`` stays valid as an admin key. Each principal has a token bucket; a
-request over its rate raises :class:`~prognos.errors.RateLimitedError` (HTTP 429 + Retry-After).
+request over its rate raises :class:`~prognos.errors.RateLimitedError` (HTTP 429 + Retry-After;
+gRPC RESOURCE_EXHAUSTED), on every protocol. While the database is down a key that is not in the
+cache cannot be checked: :class:`~prognos.errors.StorageUnavailableError` (503), never a 500.
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from prognos.errors import RateLimitedError
+from prognos.fleet.database import storage_unavailable
 from prognos.fleet.keys import KeyStore, hash_key
-from prognos.fleet.ratelimit import RateLimiter
-from prognos.serving.http.auth import Principal, Role
+from prognos.serving.access import Principal, RateLimiter, Role, rate_limited
 
 __all__ = ["ApiKeyAuthenticator"]
 
@@ -45,9 +46,7 @@ class ApiKeyAuthenticator:
         if principal is not None and self.limiter is not None:
             decision = self.limiter.check(principal.name)
             if not decision.allowed:
-                raise RateLimitedError(f"rate limit of {self.limiter.rate:g} requests/s for {principal.name} "
-                                       f"exceeded; retry in {decision.retry_after_s:.2f} s",
-                                       retry_after_s=decision.retry_after_s)
+                raise rate_limited(self.limiter, principal.name, decision)
         return principal
 
     def forget(self) -> None:
@@ -64,7 +63,13 @@ class ApiKeyAuthenticator:
             hit = self._cache.get(digest)
         if hit is not None and now - hit[1] < self.cache_ttl_s:
             return hit[0]
-        key = self.keys.lookup(token)
+        try:
+            key = self.keys.lookup(token)
+        except Exception as exc:
+            unavailable = storage_unavailable(exc)
+            if unavailable is None:
+                raise
+            raise unavailable from None
         principal = None if key is None else Principal(f"key:{key.prefix}", _ROLES[key.role])
         with self._lock:
             if len(self._cache) > 10_000:  # guessed tokens must not grow memory without bound

@@ -6,6 +6,11 @@ queue their writes here and ONE worker commits everything queued in ONE transact
 in its own SAVEPOINT, so a conflict in one request rolls back only that request). Each caller is
 answered after the commit that holds its rows. Under light load a group is a single request, so
 nothing waits for company.
+
+A commit the database refuses for its own state (down, read-only, disk full) fails every job of
+the group with :class:`~prognos.errors.StorageUnavailableError` (503 + Retry-After): none of their
+rows are stored, so each caller may resend. :attr:`GroupCommitter.failing` remembers that until a
+commit succeeds again, and :meth:`GroupCommitter.storage_ready` (a ``/ready`` probe) says so.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from prognos.fleet.database import storage_unavailable
 from prognos.fleet.records import AlertChange, EngineScore, ReadingBatch, StoredBatch
 from prognos.fleet.store import FleetStore
 
@@ -44,6 +50,7 @@ class GroupCommitter:
         self.jobs = 0
         self.readings_jobs = 0  # committed readings jobs, and the unix time (s) of the last (metrics)
         self.last_readings_at: float | None = None
+        self.failing: str | None = None  # why the last commit failed for the database's state, until one succeeds
         self._pending: list[_Job] = []
         self._worker: asyncio.Task[None] | None = None
 
@@ -69,6 +76,11 @@ class GroupCommitter:
             try:
                 results = await asyncio.to_thread(self.store.run_group, [j.run for j in group])
             except BaseException as exc:  # the commit failed: nobody's rows are stored
+                unavailable = storage_unavailable(exc)
+                if unavailable is not None:
+                    self.failing = str(unavailable)
+                    log.warning("commit refused by the database: %s", unavailable)
+                    exc = unavailable
                 for j in group:
                     if not j.future.done():
                         j.future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
@@ -77,6 +89,7 @@ class GroupCommitter:
                 continue
             self.groups += 1
             self.jobs += len(group)
+            self.failing = None
             for j, r in zip(group, results, strict=True):
                 if j.batches is not None and not isinstance(r, Exception):
                     self.readings_jobs += 1
@@ -89,3 +102,21 @@ class GroupCommitter:
                     j.future.set_exception(r)
                 else:
                     j.future.set_result(r)
+
+    async def storage_ready(self) -> str | None:
+        """A readiness probe: None when writes can be stored, else why not. Healthy: one cheap
+        read (is the database reachable?). After a refused commit: a real write that changes
+        nothing, so ``/ready`` turns 200 as soon as the database takes writes again, without a
+        restart and without waiting for a client to try."""
+        try:
+            if self.failing is None:
+                await asyncio.to_thread(self.store.db.ping)
+            else:
+                await asyncio.to_thread(self.store.db.probe_write)
+                self.failing = None
+        except Exception as exc:
+            unavailable = storage_unavailable(exc)
+            if unavailable is None:
+                raise
+            self.failing = str(unavailable)
+        return self.failing

@@ -77,6 +77,8 @@ class Fleet:
         from starlette.middleware.cors import CORSMiddleware
 
         app.state.fleet = self
+        # /ready turns 503 while the database cannot store writes (prognos.serving.http.routes.health).
+        app.state.readiness_probes.append(self.ingestor.writer.storage_ready)
         metrics = getattr(app.state, "metrics", None)
         if metrics is not None:
             from prognos.fleet.metrics import FleetCollector

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from prognos.bundle import MANIFEST_FILE, read_bundle
-from prognos.errors import BundleError, ConflictError, NotFoundError, PrognosError
+from prognos.errors import BundleError, ConflictError, DataFormatError, NotFoundError
 from prognos.lifecycle.stores import ArtifactStore, StaleWriteError, open_store
 
 __all__ = [
@@ -185,9 +185,9 @@ class Registry:
             data = json.loads(blob.data)
             index = RegistryIndex.model_validate(data)
         except (json.JSONDecodeError, UnicodeDecodeError, PydanticValidationError) as exc:
-            raise PrognosError(f"{self.store.url}/{INDEX_KEY}: unreadable registry index ({exc})") from None
+            raise DataFormatError(f"{self.store.url}/{INDEX_KEY}: unreadable registry index ({exc})") from None
         if index.format != INDEX_FORMAT:
-            raise PrognosError(f"{self.store.url}/{INDEX_KEY}: unsupported format {index.format!r}")
+            raise DataFormatError(f"{self.store.url}/{INDEX_KEY}: unsupported format {index.format!r}")
         return index, blob.tag
 
     def versions(self) -> list[ModelVersion]:

@@ -39,7 +39,7 @@ import optuna
 from pydantic import ValidationError as PydanticValidationError
 
 from prognos.data.cmapss import Readings
-from prognos.errors import ConfigError, PrognosError
+from prognos.errors import ConfigError, TrainingError
 from prognos.features.pipeline import FeaturePipeline
 from prognos.training.config import TrainConfig
 from prognos.training.run import split_holdout
@@ -174,7 +174,7 @@ def tune_study(
     if held:  # the engines `prognos train` would keep for evaluation stay unseen here too
         train = train.select(set(ids) - set(held))
     if train.n_engines < search_base.folds:
-        raise PrognosError(f"{dataset}: {train.n_engines} training engines are fewer than folds={search_base.folds}")
+        raise ConfigError(f"{dataset}: {train.n_engines} training engines are fewer than folds={search_base.folds}")
     name = study_name or f"prognos-{dataset.lower()}"
     rdb = _open_storage(storage)
     try:
@@ -205,7 +205,7 @@ def tune_study(
         states = [t.state for t in trials]
         complete = states.count(optuna.trial.TrialState.COMPLETE)
         if not complete:
-            raise PrognosError(f"study {name!r}: no trial completed ({states.count(optuna.trial.TrialState.PRUNED)} "
+            raise TrainingError(f"study {name!r}: no trial completed ({states.count(optuna.trial.TrialState.PRUNED)} "
                                "pruned); run more trials")
         best = study.best_trial
         # Replay the best trial's values onto the full configuration (not the shortened search one).
@@ -237,11 +237,11 @@ def _open_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
             raise ConfigError(f"--storage {shown}: not a usable database URL ({exc})") from None
         except OperationalError as exc:
             reason = str(exc.orig or exc).strip().splitlines()[0]
-            raise PrognosError(f"--storage {shown}: cannot open the study database ({reason})") from None
+            raise ConfigError(f"--storage {shown}: cannot open the study database ({reason})") from None
         except DBAPIError as exc:
             if attempt == attempts:
                 reason = str(exc.orig or exc).strip().splitlines()[0]
-                raise PrognosError(f"--storage {shown}: cannot set up the study tables ({reason})") from None
+                raise ConfigError(f"--storage {shown}: cannot set up the study tables ({reason})") from None
             time.sleep(0.2 * attempt)  # the other process is finishing the schema
     raise AssertionError("unreachable")
 

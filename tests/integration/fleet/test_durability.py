@@ -111,7 +111,7 @@ def test_every_acknowledged_reading_survives_kill_9(env: Env) -> None:
             from prognos.serving.grpc.client import RulClient
 
             rows = engine_readings(seed=50)[:12]
-            counts = RulClient(env.grpc_target).ingest([{"engine_id": "grpc-1", "sensor_data": rows[:8]},
+            counts = RulClient(env.grpc_target, api_key=key).ingest([{"engine_id": "grpc-1", "sensor_data": rows[:8]},
                                                         {"engine_id": "grpc-1", "sensor_data": rows[4:]}])
             assert (counts.accepted, counts.duplicates) == (12, 4)
             engine = c.get("/api/v1/engines/grpc-1").json()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from prognos.errors import ModelUnavailableError, OverloadedError, PrognosError, ValidationError
+from prognos.errors import ModelUnavailableError, OverloadedError, RemoteError, ValidationError
 from prognos.serving.grpc.client import RulClient, error_from_status
 from prognos.serving.grpc.messages import reading_messages
 
@@ -35,7 +35,7 @@ def test_status_codes_become_domain_errors():
     overloaded = error_from_status("RESOURCE_EXHAUSTED", "busy", 0.25)
     assert isinstance(overloaded, OverloadedError) and overloaded.retry_after_s == 0.25
     other = error_from_status(grpc.StatusCode.DEADLINE_EXCEEDED, "slow")
-    assert type(other) is PrognosError and str(other) == "DEADLINE_EXCEEDED: slow"
+    assert type(other) is RemoteError and str(other) == "DEADLINE_EXCEEDED: slow"
 
 
 def test_an_unreachable_server_is_a_clear_error():

@@ -12,6 +12,8 @@ from prognos.data.validation import ReadingSpec, validate_sequence
 from prognos.errors import PrognosError, ValidationError
 from prognos.serving.grpc.v1 import rul_pb2, rul_pb2_grpc
 
+TOKEN = "grpc-ingest-token"  # IngestReadings writes: it needs an operator key (the admin token is one)
+
 
 @dataclass(frozen=True)
 class Stored:
@@ -46,9 +48,9 @@ def test_without_an_ingestor_it_is_unimplemented(shared_server, engines):
 
 def test_readings_reach_the_ingestor_as_rest_dicts(grpc_server, predictor, engines):
     ingestor = MemoryIngestor(predictor.spec)
-    server = grpc_server(predictor, ingestor=ingestor)
+    server = grpc_server(predictor, ingestor=ingestor, admin_token=TOKEN)
     a, b = engines[0], engines[1]
-    with server.client() as client:
+    with server.client(api_key=TOKEN) as client:
         counts = client.ingest([
             {"engine_id": a["engine_id"], "sensor_data": a["sensor_data"][:5]},
             {"engine_id": b["engine_id"], "sensor_data": b["sensor_data"][:3]},
@@ -61,11 +63,11 @@ def test_readings_reach_the_ingestor_as_rest_dicts(grpc_server, predictor, engin
 
 def test_a_refused_message_names_itself_and_what_was_stored(grpc_server, predictor, engines):
     ingestor = MemoryIngestor(predictor.spec)
-    server = grpc_server(predictor, ingestor=ingestor)
+    server = grpc_server(predictor, ingestor=ingestor, admin_token=TOKEN)
     a = engines[0]
     field = predictor.spec.required[0]
     bad = [{k: v for k, v in r.items() if k != field} for r in a["sensor_data"][5:7]]
-    with server.client() as client, pytest.raises(ValidationError) as err:
+    with server.client(api_key=TOKEN) as client, pytest.raises(ValidationError) as err:
         client.ingest([
             {"engine_id": a["engine_id"], "sensor_data": a["sensor_data"][:5]},
             {"engine_id": a["engine_id"], "sensor_data": bad},

@@ -117,7 +117,7 @@ def test_health_ready_detailed_and_models(rest_server: ServeProcess, tiny_bundle
     assert ready.status_code == 200 and ready.json()["model_version"] == manifest(tiny_bundle)["version"]
     d = httpx.get(f"{rest_server.url}/health/detailed").json()
     assert d["status"] == "ready" and d["uptime_s"] > 0 and 10 < d["memory"]["rss_mb"] < 2000
-    assert d["model"]["version"] == manifest(tiny_bundle)["version"] and d["model"]["bundle"] == str(tiny_bundle)
+    assert d["model"]["version"] == manifest(tiny_bundle)["version"] and d["model"]["bundle"] == tiny_bundle.name
     assert d["cpu"]["cores"] >= 1 and d["cpu"]["seconds"] > 0
     models = httpx.get(f"{rest_server.url}/api/v1/models").json()
     assert models["manifest"]["version"] == manifest(tiny_bundle)["version"]

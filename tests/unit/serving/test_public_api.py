@@ -14,7 +14,11 @@ PUBLIC = {
     "prognos.serving.sagemaker": {"create_sagemaker_app", "parse_csv"},
     "prognos.serving.http": {"create_app"},
     "prognos.serving.http.auth": {"Authenticator", "Principal", "Role", "TokenAuthenticator", "bearer_token",
-                                  "require"},
+                                  "optional_key", "require"},
+    "prognos.serving.access": {"Access", "Authenticator", "Decision", "Principal", "RateLimiter", "Role",
+                               "TokenAuthenticator", "parse_bearer", "rate_limited"},
+    "prognos.serving.http.responses": {"JsonResponse"},
+    "prognos.serving.http.routing": {"BodyRefused", "PrognosRequest", "PrognosRoute"},
     "prognos.server": {"ServerHooks", "run", "serve"},
 }
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from prognos.fleet.routes.deps import Limit, Offset, Operator, Viewer, json_response
+from prognos.fleet.routes.deps import Id, Limit, Offset, Operator, Viewer, fleet_router, json_response
 
 if TYPE_CHECKING:
     from prognos.fleet.fleet import Fleet
@@ -17,7 +17,7 @@ __all__ = ["build_router"]
 
 
 def build_router(fleet: Fleet) -> APIRouter:
-    router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+    router = fleet_router("/api/v1/alerts", "alerts")
     store = fleet.store
 
     @router.get("")
@@ -37,16 +37,16 @@ def build_router(fleet: Fleet) -> APIRouter:
         return json_response(page.to_dict())
 
     @router.get("/{alert_id}")
-    async def get_alert(alert_id: int, _: Viewer) -> Response:
+    async def get_alert(alert_id: Id, _: Viewer) -> Response:
         return json_response((await asyncio.to_thread(store.get_alert, alert_id)).to_dict())
 
     @router.post("/{alert_id}/acknowledge")
-    async def acknowledge(alert_id: int, who: Operator) -> Response:
+    async def acknowledge(alert_id: Id, who: Operator) -> Response:
         """open -> acknowledged (someone is on it). A resolved alert cannot be acknowledged (409)."""
         return json_response((await asyncio.to_thread(store.acknowledge_alert, alert_id, who.name)).to_dict())
 
     @router.post("/{alert_id}/resolve")
-    async def resolve(alert_id: int, who: Operator) -> Response:
+    async def resolve(alert_id: Id, who: Operator) -> Response:
         """-> resolved. If the condition still holds, the next ingest opens a new alert."""
         return json_response((await asyncio.to_thread(store.resolve_alert, alert_id, who.name)).to_dict())
 

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Body, Query
 from starlette.responses import Response
 
+from prognos.data.validation import check_engine_id
 from prognos.errors import ValidationError
-from prognos.fleet.ingest import check_engine_id
-from prognos.fleet.routes.deps import Limit, Offset, Operator, Viewer, json_response
+from prognos.fleet.routes.deps import EngineId, Limit, Offset, Operator, Viewer, fleet_router, json_response
 
 if TYPE_CHECKING:
     from prognos.fleet.fleet import Fleet
@@ -19,7 +19,7 @@ __all__ = ["build_router"]
 
 
 def build_router(fleet: Fleet) -> APIRouter:
-    router = APIRouter(prefix="/api/v1/engines", tags=["engines"])
+    router = fleet_router("/api/v1/engines", "engines")
     store = fleet.store
 
     @router.get("")
@@ -36,7 +36,7 @@ def build_router(fleet: Fleet) -> APIRouter:
         return json_response(page.to_dict())
 
     @router.get("/{engine_id}")
-    async def get_engine(engine_id: str, _: Viewer) -> Response:
+    async def get_engine(engine_id: EngineId, _: Viewer) -> Response:
         """One engine: details, tags, current state and its latest prediction."""
         engine = await asyncio.to_thread(store.get_engine, engine_id)
         latest = await asyncio.to_thread(store.latest_prediction, engine_id)
@@ -45,7 +45,7 @@ def build_router(fleet: Fleet) -> APIRouter:
         return json_response(body)
 
     @router.put("/{engine_id}")
-    async def put_engine(engine_id: str, _: Operator, body: Annotated[dict[str, Any], Body()]) -> Response:
+    async def put_engine(engine_id: EngineId, _: Operator, body: Annotated[dict[str, Any], Body()]) -> Response:
         """Register an engine or update its ``tags`` (e.g. site, fleet) and ``model_family``."""
         check_engine_id(engine_id)
         unknown = set(body) - {"tags", "model_family"}
@@ -61,13 +61,13 @@ def build_router(fleet: Fleet) -> APIRouter:
         return json_response(engine.to_dict())
 
     @router.get("/{engine_id}/predictions")
-    async def predictions(engine_id: str, _: Viewer, limit: Limit = 1000, offset: Offset = 0) -> Response:
+    async def predictions(engine_id: EngineId, _: Viewer, limit: Limit = 1000, offset: Offset = 0) -> Response:
         """The engine's RUL history (oldest cycle first) with intervals and model versions."""
         page = await asyncio.to_thread(store.predictions, engine_id, limit=limit, offset=offset)
         return json_response(page.to_dict())
 
     @router.get("/{engine_id}/readings")
-    async def readings(engine_id: str, _: Viewer, limit: Limit = 100, offset: Offset = 0,
+    async def readings(engine_id: EngineId, _: Viewer, limit: Limit = 100, offset: Offset = 0,
                        order: Annotated[str, Query(pattern="^(asc|desc)$", description="by cycle")] = "asc",
                        ) -> Response:
         """The engine's stored readings, paged by ``limit``/``offset``, with the ``total``."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from prognos.fleet.routes.deps import Admin, json_response
+from prognos.fleet.routes.deps import Admin, Id, fleet_router, json_response
 
 if TYPE_CHECKING:
     from prognos.fleet.fleet import Fleet
@@ -25,7 +25,7 @@ class KeyCreate(BaseModel):
 
 
 def build_router(fleet: Fleet) -> APIRouter:
-    router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
+    router = fleet_router("/api/v1/keys", "keys")
     keys = fleet.keys
 
     @router.get("")
@@ -40,7 +40,7 @@ def build_router(fleet: Fleet) -> APIRouter:
         return json_response(created.to_dict(), 201)
 
     @router.delete("/{key_id}")
-    async def revoke_key(key_id: int, _: Admin) -> Response:
+    async def revoke_key(key_id: Id, _: Admin) -> Response:
         """Revoke a key (it stops working at once on this server)."""
         key = await asyncio.to_thread(keys.revoke, key_id)
         fleet.authenticator.forget()

@@ -29,7 +29,10 @@ from prognos.errors import (
     ModelUnavailableError,
     NotFoundError,
     OverloadedError,
+    PermissionDeniedError,
     PrognosError,
+    RemoteError,
+    UnauthenticatedError,
     ValidationError,
 )
 from prognos.serving.grpc.messages import reading_messages, response_dict
@@ -39,7 +42,8 @@ __all__ = ["IngestCounts", "RulClient", "RulPrediction", "StreamUpdate", "error_
 
 _ERRORS: dict[str, type[PrognosError]] = {
     cls.grpc_code: cls
-    for cls in (ValidationError, BundleError, NotFoundError, ConflictError, ModelUnavailableError, OverloadedError)
+    for cls in (ValidationError, BundleError, NotFoundError, ConflictError, ModelUnavailableError, OverloadedError,
+                UnauthenticatedError, PermissionDeniedError)
 }
 
 M = TypeVar("M", rul_pb2.PredictRULRequest, rul_pb2.StreamPredictRULRequest, rul_pb2.IngestReadingsRequest)
@@ -88,7 +92,7 @@ def error_from_status(code: grpc.StatusCode | str, details: str, retry_after_s: 
     name = code if isinstance(code, str) else code.name
     cls = _ERRORS.get(name)
     if cls is None:
-        return PrognosError(f"{name}: {details}")
+        return RemoteError(f"{name}: {details}")
     if cls is OverloadedError:
         return OverloadedError(details, retry_after_s if retry_after_s is not None else 1.0)
     return cls(details)
@@ -112,16 +116,22 @@ def _request(cls: type[M], body: Mapping[str, Any], where: str = "") -> M:
 
 
 class RulClient:
-    """Blocking client over one insecure channel. ``timeout_s`` bounds each unary call (seconds);
-    message limits (MiB) should match the server's ``grpc_max_message_mb``."""
+    """Blocking client over one channel. ``timeout_s`` bounds each unary call (seconds); message
+    limits (MiB) should match the server's ``grpc_max_message_mb``. ``api_key`` is sent as
+    ``authorization: Bearer <key>`` metadata on every call (ingestion needs an operator key);
+    ``root_certificates`` (PEM) makes the channel TLS, trusting those roots (``tls=True`` alone:
+    the system's roots)."""
 
-    def __init__(self, target: str, *, timeout_s: float = 5.0, max_message_mb: float = 4.0) -> None:
+    def __init__(self, target: str, *, timeout_s: float = 5.0, max_message_mb: float = 4.0,
+                 api_key: str | None = None, root_certificates: bytes | None = None, tls: bool = False) -> None:
         max_bytes = int(max_message_mb * 2**20)
         self.target, self.timeout_s = target, timeout_s
-        self._channel = grpc.insecure_channel(target, options=[
-            ("grpc.max_receive_message_length", max_bytes),
-            ("grpc.max_send_message_length", max_bytes),
-        ])
+        self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
+        options = [("grpc.max_receive_message_length", max_bytes), ("grpc.max_send_message_length", max_bytes)]
+        if tls or root_certificates is not None:
+            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates), options)
+        else:
+            self._channel = grpc.insecure_channel(target, options=options)
         self._stub = rul_pb2_grpc.RulServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
@@ -149,7 +159,7 @@ class RulClient:
                 timeout_s: float | None = None) -> RulPrediction:
         request = _request(rul_pb2.PredictRULRequest, {"engine_id": engine_id, "sensor_data": readings})
         try:
-            response = self._stub.PredictRUL(request, timeout=timeout_s or self.timeout_s)
+            response = self._stub.PredictRUL(request, timeout=timeout_s or self.timeout_s, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise _from_rpc(exc) from None
         return RulPrediction.from_message(response)
@@ -161,7 +171,7 @@ class RulClient:
             requests=[_request(rul_pb2.PredictRULRequest, body, f"requests[{i}].") for i, body in enumerate(requests)]
         )
         try:
-            response = self._stub.BatchPredictRUL(batch, timeout=timeout_s or self.timeout_s)
+            response = self._stub.BatchPredictRUL(batch, timeout=timeout_s or self.timeout_s, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise _from_rpc(exc) from None
         return [RulPrediction.from_message(m) for m in response.responses]
@@ -183,7 +193,7 @@ class RulClient:
                     return
 
         try:
-            for m in self._stub.StreamPredictRUL(messages(), timeout=timeout_s):
+            for m in self._stub.StreamPredictRUL(messages(), timeout=timeout_s, metadata=self._metadata):
                 if m.HasField("prediction"):
                     yield StreamUpdate(m.engine_id, RulPrediction.from_message(m.prediction), None)
                 else:
@@ -198,7 +208,8 @@ class RulClient:
         is sent, so a client-side error stores nothing."""
         messages = [_request(rul_pb2.IngestReadingsRequest, body, f"requests[{i}].") for i, body in enumerate(requests)]
         try:
-            response = self._stub.IngestReadings(iter(messages), timeout=timeout_s or self.timeout_s)
+            response = self._stub.IngestReadings(iter(messages), timeout=timeout_s or self.timeout_s,
+                                                 metadata=self._metadata)
         except grpc.RpcError as exc:
             raise _from_rpc(exc) from None
         return IngestCounts(response.accepted, response.duplicates)

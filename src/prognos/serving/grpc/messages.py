@@ -15,6 +15,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
+from prognos.data.validation import check_engine_id
 from prognos.errors import ValidationError
 from prognos.serving.grpc.v1 import rul_pb2
 
@@ -69,6 +70,7 @@ def engine_input(request: EngineReadings, prefix: str = "") -> EngineInput:
     reject_unknown(request, prefix.rstrip(".") or "request")  # type: ignore[arg-type]
     if not request.engine_id.strip():
         raise ValidationError(f"{prefix}engine_id: missing (give the engine's id)")
+    check_engine_id(request.engine_id, f"{prefix}engine_id")  # the one engine-id rule, as over REST
     readings = []
     for i, reading in enumerate(request.sensor_data):
         reject_unknown(reading, f"{prefix}sensor_data[{i}]")

@@ -1,6 +1,12 @@
 """The gRPC front end: ``prognos.v1.RulService`` over :class:`PredictionService`, plus the standard
 health service and server reflection, so generic clients (grpcurl, grpc_health_probe) work.
 
+Access: every call goes through the one access check (:class:`prognos.serving.access.Access`),
+with the key in metadata ``authorization: Bearer <key>``. ``IngestReadings`` writes and needs an
+operator key (none or unknown: UNAUTHENTICATED; viewer: PERMISSION_DENIED); the predictions take an
+optional key as over REST (a key's rate limit, else the peer address's). Each message of a stream
+counts against the caller's rate. With ``tls_cert_file``/``tls_key_file`` set the port speaks TLS.
+
 Errors are mapped here and only here: every :class:`~prognos.errors.PrognosError` carries its
 ``grpc_code`` (INVALID_ARGUMENT naming the field, UNAVAILABLE without a model, RESOURCE_EXHAUSTED
 when overloaded, with a ``grpc-retry-pushback-ms`` trailer that gRPC retry policies obey). Anything
@@ -15,7 +21,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -27,14 +33,15 @@ from grpc_reflection.v1alpha import reflection
 from prognos.config import Settings
 from prognos.data.schema import MEASUREMENT_FIELDS
 from prognos.data.validation import ValidSequence
-from prognos.errors import ConfigError, OverloadedError, PrognosError, ValidationError
+from prognos.errors import ConfigError, OverloadedError, PrognosError, StorageUnavailableError, ValidationError
+from prognos.serving.access import Access, Authenticator, RateLimiter, Role, TokenAuthenticator, parse_bearer
 from prognos.serving.grpc.health import RUL_SERVICE, ReadinessHealth
 from prognos.serving.grpc.messages import engine_input, response_message
 from prognos.serving.grpc.v1 import rul_pb2, rul_pb2_grpc
 from prognos.serving.logs import RequestLogger
 from prognos.serving.service import PredictionService
 
-__all__ = ["IngestResult", "Ingestor", "RulServicer", "add_port", "build_server", "server_options"]
+__all__ = ["IngestResult", "Ingestor", "RulServicer", "add_port", "build_server", "server_options", "tls_files"]
 
 T = TypeVar("T")
 
@@ -78,9 +85,24 @@ def _grpc_code(exc: PrognosError) -> grpc.StatusCode:
 
 
 def _trailers(exc: PrognosError) -> tuple[tuple[str, str], ...]:
-    if isinstance(exc, OverloadedError):
+    if isinstance(exc, OverloadedError | StorageUnavailableError):
         return (("grpc-retry-pushback-ms", str(int(exc.retry_after_s * 1000))),)
     return ()
+
+
+def _token(context: grpc.aio.ServicerContext) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            return parse_bearer(str(value))
+    return None
+
+
+def _peer_host(context: grpc.aio.ServicerContext) -> str:
+    """``ipv4:127.0.0.1:5123`` / ``ipv6:[::1]:5123`` -> the address without the port."""
+    peer = context.peer() or "unknown"
+    _, _, address = peer.partition(":")
+    host = address.rsplit(":", 1)[0] if address.count(":") >= 1 else address
+    return host.strip("[]") or peer
 
 
 def _request_id(context: grpc.aio.ServicerContext) -> str:
@@ -102,9 +124,20 @@ class _History:
 class RulServicer(rul_pb2_grpc.RulServiceServicer):
     """Messages -> the dict form -> :class:`PredictionService` -> messages."""
 
-    def __init__(self, service: PredictionService, settings: Settings, ingestor: Ingestor | None = None) -> None:
+    def __init__(self, service: PredictionService, settings: Settings, ingestor: Ingestor | None = None,
+                 access: Access | None = None) -> None:
         self.service, self.settings, self.ingestor = service, settings, ingestor
+        self.access = access or Access(TokenAuthenticator(settings.admin_token),
+                                       RateLimiter(settings.anonymous_rate_limit_per_s,
+                                                   settings.anonymous_rate_limit_burst))
         self.log = RequestLogger(settings.log_sample_rate)
+
+    async def _checked(self, context: grpc.aio.ServicerContext, need: Role | None,
+                       call: Callable[[], Awaitable[T]]) -> T:
+        """``call()`` after the access check (whose errors ``_answer`` maps like any other); a
+        factory, so a refused call never creates the coroutine it will not run."""
+        self.access.check(_token(context), _peer_host(context), need)
+        return await call()
 
     async def _answer(self, context: grpc.aio.ServicerContext, method: str, call: Awaitable[T], **ids: Any) -> T:
         """Run one call: map domain errors to status codes (once, here), echo the request id in the
@@ -131,7 +164,8 @@ class RulServicer(rul_pb2_grpc.RulServiceServicer):
 
     async def PredictRUL(self, request: rul_pb2.PredictRULRequest,
                          context: grpc.aio.ServicerContext) -> rul_pb2.PredictRULResponse:
-        return await self._answer(context, "PredictRUL", self._predict(request), engine_id=request.engine_id)
+        return await self._answer(context, "PredictRUL", self._checked(context, None, lambda: self._predict(request)),
+                                  engine_id=request.engine_id)
 
     async def _predict(self, request: rul_pb2.PredictRULRequest) -> rul_pb2.PredictRULResponse:
         one = engine_input(request)
@@ -140,7 +174,8 @@ class RulServicer(rul_pb2_grpc.RulServiceServicer):
 
     async def BatchPredictRUL(self, request: rul_pb2.BatchPredictRULRequest,
                               context: grpc.aio.ServicerContext) -> rul_pb2.BatchPredictRULResponse:
-        return await self._answer(context, "BatchPredictRUL", self._batch(request), engines=len(request.requests))
+        checked = self._checked(context, None, lambda: self._batch(request))
+        return await self._answer(context, "BatchPredictRUL", checked, engines=len(request.requests))
 
     async def _batch(self, request: rul_pb2.BatchPredictRULRequest) -> rul_pb2.BatchPredictRULResponse:
         n, limit = len(request.requests), self.settings.max_batch_requests
@@ -158,11 +193,21 @@ class RulServicer(rul_pb2_grpc.RulServiceServicer):
         # recently updated engine forgotten first; it restarts from its next readings).
         histories: OrderedDict[str, _History] = OrderedDict()
         request_id = _request_id(context)
+        token, peer = _token(context), _peer_host(context)
+        try:
+            self.access.check(token, peer, None)
+        except PrognosError as exc:  # no stream for a caller refused up front
+            await context.abort(_grpc_code(exc), str(exc), trailing_metadata=(("x-request-id", request_id),
+                                                                                *_trailers(exc)))
+        first = True
         async for request in request_iterator:
             started = time.perf_counter()
             status, code, error, exc_info = 200, "OK", None, None
             response: rul_pb2.StreamPredictRULResponse | None = None
             try:
+                if not first:  # each further message counts against the caller's rate
+                    self.access.check(token, peer, None)
+                first = False
                 response = await self._stream_step(request, histories)
             except PrognosError as exc:
                 # One bad request must not end a live stream that may carry a whole fleet.
@@ -204,14 +249,19 @@ class RulServicer(rul_pb2_grpc.RulServiceServicer):
         if self.ingestor is None:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED,
                                 "IngestReadings: this server stores no readings (no fleet database configured)")
-        return await self._answer(context, "IngestReadings", self._ingest(request_iterator))
+        checked = self._checked(context, Role.OPERATOR, lambda: self._ingest(request_iterator, context))
+        return await self._answer(context, "IngestReadings", checked)
 
-    async def _ingest(self, requests: AsyncIterator[rul_pb2.IngestReadingsRequest]) -> rul_pb2.IngestReadingsResponse:
+    async def _ingest(self, requests: AsyncIterator[rul_pb2.IngestReadingsRequest],
+                      context: grpc.aio.ServicerContext) -> rul_pb2.IngestReadingsResponse:
         assert self.ingestor is not None
         accepted = duplicates = 0
         i = 0
+        token, peer = _token(context), _peer_host(context)
         async for request in requests:
             try:
+                if i:  # the first message was admitted with the call; each further one counts against the rate
+                    self.access.check(token, peer, Role.OPERATOR)
                 one = engine_input(request)
                 result = await self.ingestor.ingest(one.engine_id, one.readings)
             except PrognosError as exc:
@@ -243,27 +293,51 @@ def _extend(old: _History | None, new: ValidSequence, keep: int) -> _History:
 
 
 def build_server(service: PredictionService, settings: Settings, ingestor: Ingestor | None = None, *,
-                 health: ReadinessHealth | None = None) -> grpc.aio.Server:
+                 health: ReadinessHealth | None = None, authenticator: Authenticator | None = None
+                 ) -> grpc.aio.Server:
     """An unstarted server with RulService, Health and reflection. Bind it with :func:`add_port`,
     then ``await server.start()``. Pass ``health`` to keep a handle on it for shutdown
-    (``await health.enter_graceful_shutdown()`` before ``await server.stop(grace_s)``)."""
+    (``await health.enter_graceful_shutdown()`` before ``await server.stop(grace_s)``).
+    ``authenticator`` checks keys (the fleet's API keys; default: the settings' admin token only)."""
     server = grpc.aio.server(options=server_options(settings),
                              maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs)
-    rul_pb2_grpc.add_RulServiceServicer_to_server(RulServicer(service, settings, ingestor), server)
+    access = Access(authenticator or TokenAuthenticator(settings.admin_token),
+                    RateLimiter(settings.anonymous_rate_limit_per_s, settings.anonymous_rate_limit_burst))
+    rul_pb2_grpc.add_RulServiceServicer_to_server(RulServicer(service, settings, ingestor, access), server)
     health_pb2_grpc.add_HealthServicer_to_server(health or ReadinessHealth(service), server)
     names = (RUL_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
     return server
 
 
-def add_port(server: grpc.aio.Server, host: str, port: int) -> int:
-    """Listen on ``host:port`` without TLS (port 0: any free port); returns the bound port.
+def tls_files(settings: Settings) -> tuple[bytes, bytes] | None:
+    """(certificate chain, private key) PEM bytes when TLS is configured, else None. Raises
+    :class:`ConfigError` naming the setting when only one is set or a file cannot be read."""
+    cert, key = settings.tls_cert_file, settings.tls_key_file
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise ConfigError("tls_cert_file and tls_key_file (PROGNOS_TLS_CERT_FILE, PROGNOS_TLS_KEY_FILE): set both "
+                          "or neither")
+    try:
+        return cert.read_bytes(), key.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"TLS certificate or key: cannot read {exc.filename}: {exc.strerror}") from None
+
+
+def add_port(server: grpc.aio.Server, host: str, port: int, tls: tuple[bytes, bytes] | None = None) -> int:
+    """Listen on ``host:port`` (port 0: any free port), with TLS when ``tls`` (certificate chain,
+    private key; PEM, from :func:`tls_files`) is given; returns the bound port.
 
     Raises :class:`ConfigError` when the address cannot be bound (in use, bad host).
     """
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        bound = server.add_insecure_port(address)
+        if tls is not None:
+            credentials = grpc.ssl_server_credentials([(tls[1], tls[0])])
+            bound = server.add_secure_port(address, credentials)
+        else:
+            bound = server.add_insecure_port(address)
     except RuntimeError as exc:  # grpc reports bind failures this way
         raise ConfigError(f"grpc_port (PROGNOS_GRPC_PORT): cannot listen on {address}: {exc}") from None
     if bound == 0:

@@ -8,10 +8,12 @@ from fastapi import APIRouter, FastAPI
 
 from prognos import __version__
 from prognos.config import Settings
+from prognos.serving.access import Access, RateLimiter
 from prognos.serving.http.auth import Authenticator
 from prognos.serving.http.errors import install_error_handlers
 from prognos.serving.http.metrics import HttpMetrics
-from prognos.serving.http.middleware import RequestMiddleware
+from prognos.serving.http.middleware import BodyLimits, RequestMiddleware
+from prognos.serving.http.openapi import document_errors
 from prognos.serving.http.routes import health, metrics, models, predict
 from prognos.serving.logs import RequestLogger
 from prognos.serving.service import PredictionService
@@ -22,17 +24,27 @@ __all__ = ["create_app"]
 def create_app(settings: Settings, service: PredictionService, authenticator: Authenticator,
                extra_routers: Sequence[APIRouter] = ()) -> FastAPI:
     """The REST API over ``service``. ``extra_routers`` (the fleet app's) are mounted as given and
-    share the error mapping, metrics, request logs and ``app.state`` (service, settings,
-    authenticator)."""
+    share the error mapping, metrics, request logs, edge limits and ``app.state`` (service,
+    settings, authenticator, access). ``app.state.readiness_probes`` holds coroutines that
+    ``/ready`` awaits (each returns None when fine, else why not; the fleet adds its storage)."""
     app = FastAPI(title="prognos inference service", version=__version__,
                   description="Remaining-useful-life predictions with calibrated intervals.")
     app.state.settings = settings
     app.state.service = service
     app.state.authenticator = authenticator
+    app.state.access = Access(authenticator, RateLimiter(settings.anonymous_rate_limit_per_s,
+                                                         settings.anonymous_rate_limit_burst))
+    app.state.readiness_probes = []
     app.state.metrics = HttpMetrics(service)
     install_error_handlers(app)
     for router in (predict.router, health.router, models.router, metrics.router, *extra_routers):
         app.include_router(router)
+    document_errors(app, extra={("POST", p): {200} for p in ("/api/v1/engines/{engine_id}/readings",
+                                                           "/api/v1/engines/{engine_id}/readings/upload",
+                                                           "/api/v1/readings/upload")})
+    limits = BodyLimits(max_body=int(settings.http_max_body_mb * 2**20),
+                        max_upload=int(settings.http_max_upload_mb * 2**20))
     app.add_middleware(RequestMiddleware, metrics=app.state.metrics,  # type: ignore[arg-type]
-                       log=RequestLogger(settings.log_sample_rate), max_in_flight=settings.http_max_in_flight)
+                       log=RequestLogger(settings.log_sample_rate), max_in_flight=settings.http_max_in_flight,
+                       limits=limits, routes=app.router.routes)
     return app

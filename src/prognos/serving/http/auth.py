@@ -1,65 +1,34 @@
-"""Who may call what: a small seam between the HTTP edge and whatever issues credentials.
+"""The HTTP side of the one access check (:mod:`prognos.serving.access`).
 
-``Authenticator.authenticate(token)`` turns a bearer token into a :class:`Principal` (or None).
-This issue ships :class:`TokenAuthenticator` (the single ``PROGNOS_ADMIN_TOKEN``); the fleet app
-adds API keys behind the same Protocol. Routes declare the least role they need with
-``Depends(require(Role.OPERATOR))``: no or unknown token -> 401, too weak a role -> 403.
+Routes declare the least role they need with ``Depends(require(Role.OPERATOR))``; the predict
+routes call :func:`optional_key` (an optional key, rate-limited per key or per client address).
+No or unknown key -> 401, too weak a role -> 403, over the rate -> 429 (all mapped in
+:mod:`prognos.serving.http.errors`).
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from enum import IntEnum
-from typing import Protocol
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 
-__all__ = ["Authenticator", "Principal", "Role", "TokenAuthenticator", "bearer_token", "require"]
+from prognos.serving.access import Access, Authenticator, Principal, Role, TokenAuthenticator, parse_bearer
 
-
-class Role(IntEnum):
-    """Ordered: a higher role may do everything a lower one may."""
-
-    VIEWER = 1
-    OPERATOR = 2
-    ADMIN = 3
-
-
-@dataclass(frozen=True)
-class Principal:
-    name: str
-    role: Role
-
-
-class Authenticator(Protocol):
-    def authenticate(self, token: str | None) -> Principal | None:
-        """The principal a bearer token stands for, or None when it is missing or unknown."""
-        ...
-
-
-class TokenAuthenticator:
-    """One shared admin token. ``admin_token=None`` admits nobody (admin routes stay closed)."""
-
-    def __init__(self, admin_token: str | None) -> None:
-        self._token = admin_token.encode() if admin_token else None
-
-    def authenticate(self, token: str | None) -> Principal | None:
-        if self._token is None or not token:
-            return None
-        # Constant-time comparison: response timing must not reveal how much of a guess was right.
-        if hmac.compare_digest(token.encode(), self._token):
-            return Principal("admin", Role.ADMIN)
-        return None
+__all__ = ["Authenticator", "Principal", "Role", "TokenAuthenticator", "bearer_token", "optional_key", "require"]
 
 
 def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, token = header.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    return parse_bearer(request.headers.get("authorization"))
+
+
+def _client(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def optional_key(request: Request) -> Principal | None:
+    """The predict routes' rule: a valid key or none (then limited by client address)."""
+    access: Access = request.app.state.access
+    return access.check(bearer_token(request), _client(request), None)
 
 
 def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
@@ -67,14 +36,9 @@ def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
     plain function in a worker thread, which costs more than the check itself."""
 
     async def dependency(request: Request) -> Principal:
-        authenticator: Authenticator = request.app.state.authenticator
-        principal = authenticator.authenticate(bearer_token(request))
-        if principal is None:
-            raise HTTPException(401, "missing or unknown bearer token (Authorization: Bearer <token>)",
-                                headers={"WWW-Authenticate": "Bearer"})
-        if principal.role < role:
-            raise HTTPException(403, f"{principal.name} has role {principal.role.name.lower()}; "
-                                     f"this needs {role.name.lower()}")
+        access: Access = request.app.state.access
+        principal = access.check(bearer_token(request), _client(request), role)
+        assert principal is not None  # check() raises rather than admit nobody to a role
         return principal
 
     dependency.__name__ = f"require_{role.name.lower()}"

@@ -1,32 +1,45 @@
 """The one place HTTP turns exceptions into responses.
 
-Body of every error: ``{"error": "<ErrorClass>", "detail": "<one line naming the field>"}``.
-Domain errors take their status from :mod:`prognos.errors`; FastAPI's request-validation errors
-become 422 naming the field. Anything unexpected becomes a 500 with no internals in the body, in
-:mod:`~prognos.serving.http.middleware` (which logs the traceback).
+Body of every error: ``{"error": "<ErrorClass>", "detail": "<one line naming the field>"}``
+(:data:`ERROR_BODY_SCHEMA`, the schema the OpenAPI document states for every error status).
+Domain errors take their status from :mod:`prognos.errors`; 401 carries ``WWW-Authenticate``,
+429 and 503 carry ``Retry-After`` (whole seconds, the same number the message states).
+FastAPI's request-validation errors become 422 naming the field. Anything unexpected becomes a 500
+with no internals in the body, in :mod:`~prognos.serving.http.middleware` (which logs the traceback).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from prognos.errors import OverloadedError, PrognosError
+from prognos.errors import OverloadedError, PrognosError, StorageUnavailableError, UnauthenticatedError
+from prognos.serving.http.responses import JsonResponse
 
-__all__ = ["error_response", "install_error_handlers"]
+__all__ = ["ERROR_BODY_SCHEMA", "error_response", "install_error_handlers", "retry_after"]
+
+ERROR_BODY_SCHEMA: dict[str, Any] = {
+    "title": "ErrorBody", "type": "object", "required": ["error", "detail"], "additionalProperties": False,
+    "properties": {"error": {"type": "string", "description": "the error class, e.g. ValidationError"},
+                   "detail": {"type": "string", "description": "one line naming the field, file or value at fault"}},
+}
+
+
+def retry_after(seconds: float) -> str:
+    """``Retry-After`` in whole seconds (at least 1), as every message that states a wait rounds it."""
+    return str(max(1, math.ceil(seconds)))
 
 
 def error_response(request: Request, status: int, error: str, detail: str,
                    headers: dict[str, str] | None = None) -> Response:
     request.state.error = detail  # for the request log line
-    body = json.dumps({"error": error, "detail": detail})
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
+    return JsonResponse({"error": error, "detail": detail}, status, headers)
 
 
 def _field_path(loc: Sequence[object]) -> str:
@@ -40,8 +53,10 @@ def _field_path(loc: Sequence[object]) -> str:
 async def _prognos_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PrognosError)
     headers = None
-    if isinstance(exc, OverloadedError):
-        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+    if isinstance(exc, OverloadedError | StorageUnavailableError):
+        headers = {"Retry-After": retry_after(exc.retry_after_s)}
+    elif isinstance(exc, UnauthenticatedError):
+        headers = {"WWW-Authenticate": "Bearer"}
     # A 500-class domain error (ConfigError) is ours, not the client's: say so without internals.
     detail = str(exc) if exc.http_status < 500 or exc.http_status == 503 else "internal error"
     return error_response(request, exc.http_status, type(exc).__name__, detail, headers)
@@ -65,6 +80,9 @@ async def _request_validation_error(request: Request, exc: Exception) -> Respons
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    error = getattr(exc, "error", None)  # a BodyRefused (routing.py): answer the domain error it holds
+    if isinstance(error, PrognosError):
+        return await _prognos_error(request, error)
     return error_response(request, exc.status_code, "HTTPError", str(exc.detail), dict(exc.headers or {}))
 
 

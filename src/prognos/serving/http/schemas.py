@@ -24,7 +24,8 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"engine_id": "engine-7", "sensor_data": [_EXAMPLE_READING]}]})
 
-    engine_id: str = Field(min_length=1, max_length=200)
+    engine_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$",
+                           description="1-64 of A-Z a-z 0-9 . _ : -, starting with a letter or digit")
     sensor_data: list[dict[str, Any]] = Field(
         description="readings: cycle, setting_1..setting_3, s1..s21 (those the model requires)")
 

@@ -1,20 +1,45 @@
-"""Liveness, readiness and a detailed health report."""
+"""Liveness, readiness and a detailed health report.
+
+Readiness tells the truth about what the process can do now: 503 while no verified model is
+loaded, while shutting down, and while a readiness probe fails (the fleet's: the database cannot
+store writes — down, read-only, disk full). In that last case predictions are still served
+(``/api/v1/predict`` needs no database); a load balancer that routes writes by ``/ready`` stops
+sending them here until the database is back, and ``/ready`` turns 200 again without a restart.
+Unauthenticated, so nothing here names a filesystem path."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psutil
-from fastapi import APIRouter
-from starlette.responses import JSONResponse
+from fastapi import APIRouter, Request
 
 from prognos.serving.http.deps import ServiceDep
+from prognos.serving.http.responses import JsonResponse
+from prognos.serving.http.routing import PrognosRoute
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=PrognosRoute)
+
+_PROBE_TIMEOUT_S = 3.0  # a probe that takes longer counts as failed: /ready must answer promptly
+
+
+async def _probe_failures(request: Request) -> list[str]:
+    probes: list[Callable[[], Awaitable[str | None]]] = getattr(request.app.state, "readiness_probes", [])
+    failures = []
+    for probe in probes:
+        try:
+            reason = await asyncio.wait_for(probe(), _PROBE_TIMEOUT_S)
+        except TimeoutError:
+            reason = f"readiness probe did not answer within {_PROBE_TIMEOUT_S:g} s"
+        if reason:
+            failures.append(reason)
+    return failures
 
 
 @router.get("/health")
@@ -23,12 +48,18 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", responses={503: {"description": "no model loaded yet, or shutting down"}})
-async def ready(service: ServiceDep) -> JSONResponse:
-    """Readiness: 200 once a verified, warmed-up model is loaded (503 before, and while shutting down)."""
-    if service.ready:
-        return JSONResponse({"status": "ready", "model_version": service.model_version})
-    return JSONResponse({"status": "not ready", "model_version": service.model_version}, status_code=503)
+@router.get("/ready", responses={503: {"description": "no model loaded yet, shutting down, or writes cannot be "
+                                                    "stored (database down, read-only, disk full)"}})
+async def ready(service: ServiceDep, request: Request) -> JsonResponse:
+    """Readiness: 200 once a verified, warmed-up model is loaded and writes can be stored (503
+    before, while shutting down and while the database cannot store writes)."""
+    failures = await _probe_failures(request) if service.ready else []
+    if service.ready and not failures:
+        return JsonResponse({"status": "ready", "model_version": service.model_version})
+    body: dict[str, Any] = {"status": "not ready", "model_version": service.model_version}
+    if failures:
+        body["reasons"] = failures
+    return JsonResponse(body, 503, {"Retry-After": "2"})
 
 
 @router.get("/health/detailed")
@@ -49,7 +80,8 @@ async def health_detailed(service: ServiceDep) -> dict[str, Any]:
                 "cores": psutil.cpu_count() or 1, "threads": proc.num_threads()},
         "model": {
             "version": service.model_version,
-            "bundle": None if service.bundle_path is None else str(service.bundle_path),
+            # The bundle's directory name only: this route is open to anyone, filesystem paths are not.
+            "bundle": None if service.bundle_path is None else service.bundle_path.name,
             "loaded_at": service.loaded_at,
         },
         "queue": {"pending_windows": service.batcher.stats.pending, "limit": service.settings.max_queue,

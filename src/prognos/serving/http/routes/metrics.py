@@ -6,9 +6,11 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
+from prognos.serving.http.routing import PrognosRoute
+
 __all__ = ["router"]
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], route_class=PrognosRoute)
 
 
 @router.get("/metrics", response_class=Response)

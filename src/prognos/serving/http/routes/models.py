@@ -9,19 +9,22 @@ from fastapi import APIRouter, Depends, Request
 
 from prognos.serving.http.auth import Principal, Role, require
 from prognos.serving.http.deps import ServiceDep, log_context
+from prognos.serving.http.routing import PrognosRoute
 from prognos.serving.http.schemas import ReloadRequest, ReloadResponse
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/models", tags=["models"])
+router = APIRouter(prefix="/api/v1/models", tags=["models"], route_class=PrognosRoute)
 
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 
 @router.get("")
 async def loaded_model(service: ServiceDep) -> dict[str, Any]:
-    """The loaded bundle's manifest (version, inputs, window, calibration, validation metrics)."""
-    return {"bundle": str(service.bundle_path), "manifest": service.manifest.model_dump()}
+    """The loaded bundle's manifest (version, inputs, window, calibration, validation metrics).
+    Open to anyone, so ``bundle`` is the bundle's directory name, never its filesystem path."""
+    return {"bundle": None if service.bundle_path is None else service.bundle_path.name,
+            "manifest": service.manifest.model_dump()}
 
 
 @router.post("/reload", response_model=ReloadResponse,

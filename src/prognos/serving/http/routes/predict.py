@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from prognos.data.validation import check_engine_id, parse_json
 from prognos.errors import ValidationError
+from prognos.serving.http.auth import optional_key
 from prognos.serving.http.deps import ServiceDep, SettingsDep, log_context
+from prognos.serving.http.responses import JsonResponse
+from prognos.serving.http.routing import PrognosRoute
 from prognos.serving.http.schemas import BatchPredictRequest, BatchPredictResponse, PredictRequest, PredictResponse
 from prognos.serving.service import PredictionService
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", tags=["predictions"])
-
-_MAX_ENGINE_ID = 200  # characters, as in PredictRequest
+router = APIRouter(prefix="/api/v1", tags=["predictions"], route_class=PrognosRoute)
 
 _ERRORS: dict[int | str, dict[str, str]] = {
     422: {"description": "a field is missing, unknown, not a finite number, out of range, ..."},
@@ -26,28 +26,9 @@ _ERRORS: dict[int | str, dict[str, str]] = {
 }
 
 
-def _json(body: object) -> Response:
-    # Serialised by hand: the body is already plain JSON types; re-validating it against the
-    # response model would cost more than the model call.
-    return Response(orjson.dumps(body), media_type="application/json")
-
-
-def _loads(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        pass
-    # orjson refuses what Python's json accepts (NaN, Infinity, integers beyond 64 bits): parse
-    # those too, so the validator can name the offending field instead of "invalid JSON".
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"body: not valid JSON ({exc})") from None
-
-
 def _predict_body(raw: bytes) -> tuple[str, Any]:
     """Parse and shape-check a predict body by hand; the readings go to the one validator."""
-    body = _loads(raw)
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise ValidationError("body: expected an object with engine_id and sensor_data")
     for key in body:
@@ -56,8 +37,7 @@ def _predict_body(raw: bytes) -> tuple[str, Any]:
     engine_id = body.get("engine_id")
     if engine_id is None:
         raise ValidationError("engine_id: missing (required)")
-    if not isinstance(engine_id, str) or not 1 <= len(engine_id) <= _MAX_ENGINE_ID:
-        raise ValidationError(f"engine_id: expected a string of 1 to {_MAX_ENGINE_ID} characters")
+    check_engine_id(engine_id)
     if "sensor_data" not in body:
         raise ValidationError("sensor_data: missing (required)")
     return engine_id, body["sensor_data"]
@@ -68,23 +48,29 @@ def _predict_body(raw: bytes) -> tuple[str, Any]:
 @router.post("/predict", response_model=PredictResponse, responses=_ERRORS, openapi_extra={"requestBody": {
     "required": True, "content": {"application/json": {"schema": PredictRequest.model_json_schema()}}}})
 async def predict(request: Request) -> Response:
-    """Predict one engine's remaining useful life (cycles) with its interval."""
+    """Predict one engine's remaining useful life (cycles) with its interval. An API key is
+    optional: with one, the key's rate limit applies; without, the client address's."""
+    optional_key(request)
     service: PredictionService = request.app.state.service
     engine_id, readings = _predict_body(await request.body())
     log_context(request, engine_id=engine_id, model_version=service.model_version)
     served = await service.predict(engine_id, readings, "sensor_data")
-    return _json(served.to_dict())
+    return JsonResponse(served.to_dict())
 
 
 @router.post("/predict/batch", response_model=BatchPredictResponse, responses=_ERRORS)
 async def predict_batch(body: BatchPredictRequest, request: Request, service: ServiceDep,
                         settings: SettingsDep) -> Response:
-    """Predict many engines at once (one model call for the lot); responses keep request order."""
+    """Predict many engines at once (one model call for the lot); responses keep request order.
+    An API key is optional, as for a single prediction."""
+    optional_key(request)
     n = len(body.requests)
     if n == 0:
         raise ValidationError("requests: is empty; send at least one request")
     if n > settings.max_batch_requests:
         raise ValidationError(f"requests: {n} requests exceed the limit of {settings.max_batch_requests}")
     log_context(request, engines=n, model_version=service.model_version)
+    for i, r in enumerate(body.requests):
+        check_engine_id(r.engine_id, f"requests[{i}].engine_id")
     served = await service.predict_many([(r.engine_id, r.sensor_data) for r in body.requests], "requests")
-    return _json({"responses": [s.to_dict() for s in served]})
+    return JsonResponse({"responses": [s.to_dict() for s in served]})
