@@ -95,7 +95,7 @@ def test_healthcheck_script_fails_when_nothing_listens() -> None:
     assert out.returncode == 1 and "not ready" in out.stderr
 
 
-@pytest.mark.parametrize("script", ["build-image.sh", "install.sh", "entrypoint.sh"])
+@pytest.mark.parametrize("script", ["build-image.sh", "install.sh", "entrypoint.sh", "ci.sh"])
 def test_shell_scripts_parse(script: str) -> None:
     out = subprocess.run(["bash", "-n", str(DEPLOY / script)], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
