@@ -145,3 +145,17 @@ def test_capture_records_carry_engine_and_cycle_and_old_lines_still_read() -> No
     old = '{"t":1.0,"model_version":"m","features":[0.1],"raw":[2.0],"prediction":5.0}'
     assert CaptureRecord.from_json(old) == CaptureRecord(1.0, "m", [0.1], [2.0], 5.0, "", None)
     assert replace(rec, cycle=None).to_json().endswith('"cycle":null}')
+
+
+def test_the_reference_profile_sits_below_training_and_lifecycle() -> None:
+    """Training writes the profile and lifecycle reads it, so it lives beside the bundle: no
+    training <-> lifecycle package cycle, and the profile imports nothing above the core."""
+    import re
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[3] / "src" / "prognos"
+    imports = re.compile(r"^\s*(?:from|import)\s+(prognos(?:\.\w+)*)", re.M)
+    training = {m for p in (src / "training").rglob("*.py") for m in imports.findall(p.read_text())}
+    assert not {m for m in training if m.startswith("prognos.lifecycle")}
+    below = {m.split(".")[1] for m in imports.findall((src / "reference.py").read_text())}
+    assert below <= {"errors", "bundle", "data", "features"}, below

@@ -52,9 +52,13 @@ function drift(d) {
   const cls = { drift: "badge-critical", ok: "badge-healthy" }[d.status] || "badge-unknown";
   const feats = (d.features || []).map((q) => [q.name, q.n, fmt(q.psi, 3), fmt(q.ks, 3), q.drifted ? "yes" : ""]);
   const pred = d.prediction ? [[`predicted RUL`, d.prediction.n, fmt(d.prediction.psi, 3), fmt(d.prediction.ks, 3), d.prediction.drifted ? "yes" : ""]] : [];
+  // Evidence: the reference is the training data at the sample's own life stages (engine cycles).
+  const stages = (d.stages || []).map((s) => [s.stage, s.n, `${fmt(100 * s.share, 1)} %`, s.reference_n, s.n_drifted ?? "-", s.max_ks == null ? "-" : fmt(s.max_ks, 3)]);
+  const engines = d.n_engines != null ? ` from ${esc(d.n_engines)} engines` : "";
   return `<section class="card" aria-labelledby="drift-title"><h2 id="drift-title">Input drift <span class="badge ${cls}">${esc(d.status)}</span></h2>
-    <p>${esc(d.message || "")}${d.n_samples !== undefined ? ` — ${esc(d.n_samples)} captured requests` : ""}</p>
-    ${table("Drift per feature", ["feature", "samples", "PSI", "KS", "drifted"], [...feats, ...pred])}</section>`;
+    <p>${esc(d.message || "")}${d.n_samples !== undefined ? ` — ${esc(d.n_samples)} captured requests${engines}` : ""}</p>
+    ${table("Drift per feature", ["feature", "samples", "PSI", "KS", "drifted"], [...feats, ...pred])}
+    ${table("Samples per life stage", ["life stage", "samples", "share", "training rows", "features drifted within", "max KS within"], stages)}</section>`;
 }
 
 async function load() {
