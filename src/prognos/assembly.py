@@ -11,11 +11,13 @@ It builds, in this order, and passes each part to the next (nothing is wired lat
 The fleet and the lifecycle are left out in SageMaker mode (the container contract only).
 Nothing below this module imports it, ``prognos.server`` or ``prognos.web``.
 
-Roles (``role=``): ``all`` is one process doing everything (the default). The scale-out roles
-are seams for now: ``inference`` (model only) and ``gateway`` (fleet app whose every model call
-goes to an inference pool). The gateway differs from ``all`` in ONE argument: the fleet is built
-with ``build_fleet(settings, pool)`` where ``pool`` is any :class:`prognos.serving.ports.Predictions`
-(e.g. a round-robin gRPC client of the inference replicas) instead of the local service.
+Roles (``role=``): ``all`` is one process doing everything (the default). ``inference`` is the
+model tier: the prediction service on gRPC (prognos.v1 + grpc.health.v1) and HTTP (health, ready,
+metrics, predict), a followed registry alias, no fleet, no database. ``gateway`` is the API tier:
+the fleet app built with ``build_fleet(settings, pool)`` where ``pool`` is
+:class:`prognos.serving.pool.InferencePool` (round robin over the inference replicas, health
+checks, deadlines, one retry on another replica) instead of the local service; it loads no model.
+See docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -84,12 +86,12 @@ def build_app(settings: Settings, *, role: str = "all", model: str | None = None
     replicas' gRPC addresses (role ``gateway``)."""
     if role not in ROLES:
         raise ConfigError(f"role: {role!r} is not one of {', '.join(ROLES)}")
-    if role != "all":
-        raise ConfigError(f"role {role} is not available yet (only --role all)")
-    if inference:
+    if inference and role != "gateway":
         raise ConfigError("--inference is only for --role gateway")
     if model is not None and settings.bundle is not None:
         raise ConfigError("pass --bundle or --model, not both")
+    if role == "gateway":
+        return _gateway(settings, inference, model)
 
     # 1. settings: a model reference becomes a verified local bundle (and, for an alias, a watcher)
     follow = ServerHooks()
@@ -100,7 +102,7 @@ def build_app(settings: Settings, *, role: str = "all", model: str | None = None
         settings, follow = followed.settings, followed.hooks
     # 2. the prediction service (its model is loaded by the front ends, once they listen)
     service = PredictionService(settings)
-    if settings.sagemaker:
+    if settings.sagemaker or role == "inference":  # the model tier: stateless, no database
         return ServingApp(settings, service, follow, None, role)
     # 3. the fleet app, scoring through the service
     from prognos.fleet import build_fleet
@@ -112,6 +114,20 @@ def build_app(settings: Settings, *, role: str = "all", model: str | None = None
     lifecycle = lifecycle_hooks(settings, ServerHooks(), service=service, fleet=fleet)
     # 5. the front ends get everything as hooks
     return ServingApp(settings, service, merge_hooks(fleet_hooks(settings, fleet), lifecycle, follow), fleet, role)
+
+
+def _gateway(settings: Settings, inference: Sequence[str], model: str | None) -> ServingApp:
+    """The API tier: the fleet app (REST, gRPC front, dashboard, auth, database) scoring through
+    a pool of inference replicas (:mod:`prognos.serving.pool`), plus ``GET /api/v1/inference``."""
+    if model is not None or settings.bundle is not None:
+        raise ConfigError("--role gateway loads no model: give --bundle/--model to the inference replicas")
+    from prognos.fleet import build_fleet
+    from prognos.serving.pool import InferencePool, pool_router
+
+    pool = InferencePool(settings, list(inference) or settings.inference_addresses)
+    fleet = build_fleet(settings, pool)
+    pool_hooks = ServerHooks(routers=[pool_router(pool)])
+    return ServingApp(settings, pool, merge_hooks(fleet_hooks(settings, fleet), pool_hooks), fleet, "gateway")
 
 
 def run(app: ServingApp) -> None:

@@ -18,6 +18,11 @@ def serve(
     host: Annotated[str | None, typer.Option("--host", help="interface to bind [env PROGNOS_HOST, 127.0.0.1]")] = None,
     sagemaker: Annotated[bool, typer.Option("--sagemaker", help="SageMaker container contract on port 8080 "
                                             "(GET /ping, POST /invocations) [env PROGNOS_SAGEMAKER]")] = False,
+    role: Annotated[str, typer.Option("--role", help="all (one process), inference (model only: gRPC + health + "
+                                      "metrics, no database) or gateway (fleet app; every model call goes to "
+                                      "--inference)")] = "all",
+    inference: Annotated[str | None, typer.Option("--inference", help="gateway: inference replicas host:port,"
+                                                  "host:port [env PROGNOS_INFERENCE_ADDRESSES]")] = None,
     model: Annotated[str | None, typer.Option("--model", help="instead of --bundle: a registry alias (production: "
                                               "followed, hot-swapped when it moves), version, or "
                                               "models:/NAME@ALIAS (MLflow)")] = None,
@@ -28,4 +33,4 @@ def serve(
 
     settings = get_settings(bundle=bundle, http_port=http_port, grpc_port=grpc_port, host=host,
                             sagemaker=True if sagemaker else None)
-    run(build_app(settings, model=model))
+    run(build_app(settings, model=model, role=role, inference=[a for a in (inference or "").split(",") if a.strip()]))

@@ -34,7 +34,7 @@ def test_the_stubs_import_from_inside_the_package():
     assert rul_pb2.DESCRIPTOR.package == "prognos.v1"
     assert hasattr(rul_pb2_grpc, "RulServiceStub")
     assert sorted(m.name for m in rul_pb2.DESCRIPTOR.services_by_name["RulService"].methods) == [
-        "BatchPredictRUL", "IngestReadings", "PredictRUL", "StreamPredictRUL"]
+        "BatchPredictRUL", "GetModel", "IngestReadings", "PredictRUL", "StreamPredictRUL"]
 
 
 def test_every_reading_field_is_optional_and_named_like_the_schema():

@@ -172,6 +172,15 @@ class RulServicer(rul_pb2_grpc.RulServiceServicer):
         served = await self.service.predict(one.engine_id, one.readings, where="sensor_data")
         return response_message(served.to_dict())
 
+    async def GetModel(self, request: rul_pb2.GetModelRequest, context: grpc.aio.ServicerContext) -> rul_pb2.ModelInfo:
+        return await self._answer(context, "GetModel", self._checked(context, None, self._model_info))
+
+    async def _model_info(self) -> rul_pb2.ModelInfo:
+        predictor = self.service.predictor  # ModelUnavailableError (UNAVAILABLE) without a model
+        return rul_pb2.ModelInfo(model_version=predictor.version,
+                                 manifest_json=predictor.bundle.manifest.model_dump_json(),
+                                 history_readings=predictor.history_readings, max_readings=predictor.spec.max_readings)
+
     async def BatchPredictRUL(self, request: rul_pb2.BatchPredictRULRequest,
                               context: grpc.aio.ServicerContext) -> rul_pb2.BatchPredictRULResponse:
         checked = self._checked(context, None, lambda: self._batch(request))

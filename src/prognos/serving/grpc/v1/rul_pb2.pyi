@@ -143,3 +143,19 @@ class IngestReadingsResponse(_message.Message):
     accepted: int
     duplicates: int
     def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ...) -> None: ...
+
+class GetModelRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("model_version", "manifest_json", "history_readings", "max_readings")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_JSON_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_READINGS_FIELD_NUMBER: _ClassVar[int]
+    MAX_READINGS_FIELD_NUMBER: _ClassVar[int]
+    model_version: str
+    manifest_json: str
+    history_readings: int
+    max_readings: int
+    def __init__(self, model_version: _Optional[str] = ..., manifest_json: _Optional[str] = ..., history_readings: _Optional[int] = ..., max_readings: _Optional[int] = ...) -> None: ...

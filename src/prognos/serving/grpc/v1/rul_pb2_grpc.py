@@ -55,6 +55,11 @@ class RulServiceStub:
                 request_serializer=prognos_dot_v1_dot_rul__pb2.IngestReadingsRequest.SerializeToString,
                 response_deserializer=prognos_dot_v1_dot_rul__pb2.IngestReadingsResponse.FromString,
                 _registered_method=True)
+        self.GetModel = channel.unary_unary(
+                '/prognos.v1.RulService/GetModel',
+                request_serializer=prognos_dot_v1_dot_rul__pb2.GetModelRequest.SerializeToString,
+                response_deserializer=prognos_dot_v1_dot_rul__pb2.ModelInfo.FromString,
+                _registered_method=True)
 
 
 class RulServiceServicer:
@@ -91,6 +96,14 @@ class RulServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetModel(self, request, context):
+        """The model answering now: what a gateway validates readings against before it asks for
+        predictions (UNAVAILABLE while no model is loaded).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RulServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -113,6 +126,11 @@ def add_RulServiceServicer_to_server(servicer, server):
                     servicer.IngestReadings,
                     request_deserializer=prognos_dot_v1_dot_rul__pb2.IngestReadingsRequest.FromString,
                     response_serializer=prognos_dot_v1_dot_rul__pb2.IngestReadingsResponse.SerializeToString,
+            ),
+            'GetModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModel,
+                    request_deserializer=prognos_dot_v1_dot_rul__pb2.GetModelRequest.FromString,
+                    response_serializer=prognos_dot_v1_dot_rul__pb2.ModelInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -224,6 +242,33 @@ class RulService:
             '/prognos.v1.RulService/IngestReadings',
             prognos_dot_v1_dot_rul__pb2.IngestReadingsRequest.SerializeToString,
             prognos_dot_v1_dot_rul__pb2.IngestReadingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/prognos.v1.RulService/GetModel',
+            prognos_dot_v1_dot_rul__pb2.GetModelRequest.SerializeToString,
+            prognos_dot_v1_dot_rul__pb2.ModelInfo.FromString,
             options,
             channel_credentials,
             insecure,
