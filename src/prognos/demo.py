@@ -213,6 +213,23 @@ def _what_you_have(say: Say, *, url: str, key: str, key_file: Path, bundle: Bund
         say(line)
 
 
+class _Quiet:
+    """Unit replacements as they happen, but at most one line per ``every_s`` seconds (a fleet of
+    30 replaces a unit every few seconds; the "what you have now" block must stay on screen)."""
+
+    def __init__(self, say: Say, every_s: float = 10.0) -> None:
+        self.say, self.every_s, self.last, self.held = say, every_s, -every_s, 0
+
+    def __call__(self, event: str) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every_s:
+            self.held += 1
+            return
+        more = f" (and {self.held} more since the last line)" if self.held else ""
+        self.say(f"  {event}{more}")
+        self.last, self.held = now, 0
+
+
 def run_demo(settings: Settings, opts: DemoOptions, say: Say = print) -> None:
     from prognos.fleet.simulate import LivingFleet, living_units, simulate_living
 
@@ -257,7 +274,7 @@ def run_demo(settings: Settings, opts: DemoOptions, say: Say = print) -> None:
             timer.start()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         summary = simulate_living(url, key, units, LivingFleet(opts.engines, opts.speed, prefix="ENG-"), stop=stop,
-                                  on_event=lambda m: say(f"  {m}"), start_cycles=_last_cycles(url, key))
+                                  on_event=_Quiet(say), start_cycles=_last_cycles(url, key))
         say(f"fleet stopped: {summary.readings_sent} readings sent in {summary.elapsed_s:.0f} s, "
             f"{summary.engines_done} units replaced")
         if summary.fatal:

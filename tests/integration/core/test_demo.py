@@ -170,3 +170,20 @@ def test_a_synthetic_model_is_replaced_once_data_is_found(start_demo, synthetic_
     manifest = model.get("manifest", model)
     assert manifest["dataset"] == "FD001"
     demo.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.cmapss
+def test_demo_on_the_real_data(start_demo, synthetic_bundle: Path, tmp_path: Path, cmapss: Path) -> None:  # type: ignore[no-untyped-def]
+    """With NASA's files: the synthetic model is replaced by an FD001 one (1 epoch, 2 members, on all
+    100 training engines), and the fleet flies FD001 test engines, replaced as their data ends."""
+    state = tmp_path / "state"
+    (state / "demo").mkdir(parents=True)
+    shutil.copytree(synthetic_bundle, state / "demo" / "bundle")
+    demo = start_demo(state, "--engines", "5", "--speed", "40", "--epochs", "1", "--members", "2", cmapss=cmapss)
+    demo.read_until(r"trained on SYNTHETIC data; C-MAPSS data found at .*replace")
+    demo.read_until(r"training: member 2/2 epoch 1/1", timeout_s=1200)
+    demo.read_until(r"curl -H")
+    assert "FD001 test engines (unseen in training)" in demo.text
+    demo.read_until(r"ENG-\d+: FD001 test #\d+ left service \(end of its data\) at cycle \d+; a new unit goes in")
+    demo.stop()
