@@ -5,36 +5,23 @@ Debian's Prometheus scrapes that server with the shipped config and evaluates ev
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from tests.deploy.conftest import DEPLOY
+from tests.deploy.conftest import DEPLOY, TOKEN, LiveServer, free_port
 
 RULES = DEPLOY / "prometheus" / "alerts.yml"
 PROM_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "prognos.json"
-TOKEN = "deploy-test-token"
 # Metric names in PromQL: prognos' own and the process collector's (`up` is Prometheus' own).
 _METRIC = re.compile(r"\b((?:prognos|process)_[a-z0-9_]+)\b")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _rule_exprs() -> list[str]:
@@ -71,50 +58,6 @@ def test_rules_cover_every_required_alert() -> None:
                      "PrognosOverloaded", "PrognosDriftDetected", "PrognosIngestionStalled", "PrognosDiskAlmostFull",
                      "PrognosRetentionNotRunning"):
         assert required in names
-
-
-@dataclass
-class LiveServer:
-    url: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-
-@pytest.fixture(scope="module")
-def live_server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """``prognos serve`` (the public command line) with the fleet app, retention on, on free ports."""
-    work = tmp_path_factory.mktemp("deploy-serve")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROGNOS_")}
-    env.update(PROGNOS_DATA_DIR=str(work / "data"), PROGNOS_ADMIN_TOKEN=TOKEN, PROGNOS_RETENTION_DAYS="30",
-               PROGNOS_LOG_SAMPLE_RATE="0", PROGNOS_SHUTDOWN_GRACE_S="2")
-    prognos = str(Path(sys.executable).parent / "prognos")
-    log = work / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([prognos, "serve", "--bundle", str(tiny_bundle), "--http-port", str(port),
-                                 "--grpc-port", str(_free_port())], cwd=work, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-    server = LiveServer(f"http://127.0.0.1:{port}", port, proc, log)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"prognos serve exited {proc.returncode}:\n{log.read_text()}"
-            try:
-                if httpx.get(f"{server.url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"not ready in 60 s:\n{log.read_text()}"
-            time.sleep(0.2)
-        yield server
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _exported(server: LiveServer) -> tuple[set[str], str]:
@@ -159,7 +102,7 @@ def test_prometheus_scrapes_prognos_and_evaluates_every_rule(live_server: LiveSe
     (job,) = config["scrape_configs"]
     job["static_configs"] = [{"targets": [f"127.0.0.1:{live_server.port}"]}]
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = _free_port()
+    port = free_port()
     with open(tmp_path / "prometheus.log", "wb") as out:
         prom = subprocess.Popen([binary, f"--config.file={tmp_path / 'prometheus.yml'}",
                                  f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
