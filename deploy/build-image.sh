@@ -47,7 +47,9 @@ if [ "$ENGINE" = podman ]; then
     BUILD_FLAGS+=(-v "$CERTS:/run/host-certs:ro" --build-arg PIP_CERT=/run/host-certs/ca-certificates.crt)
   fi
   if [ -n "${PROGNOS_BUILD_WHEELS:-}" ]; then
-    BUILD_FLAGS+=(-v "$PROGNOS_BUILD_WHEELS:/run/host-wheels:ro" --build-arg PIP_FIND_LINKS=/run/host-wheels)
+    # The wheelhouse holds the torch CPU wheel: no need for download.pytorch.org.
+    BUILD_FLAGS+=(-v "$PROGNOS_BUILD_WHEELS:/run/host-wheels:ro" --build-arg PIP_FIND_LINKS=/run/host-wheels
+                  --build-arg TORCH_INDEX_URL=)
   fi
 fi
 
