@@ -435,6 +435,29 @@ def run(args: argparse.Namespace) -> None:
         code = c2.state("{{.State.ExitCode}}")
         check(code == "0" and stop_s <= GRACE_S + 1.0,
               f"SIGTERM stopped it in {stop_s:.1f} s (grace {GRACE_S:g} s), exit code {code}", c2)
+        # SageMaker starts the image as `IMAGE serve` with the model unpacked read-only at /opt/ml/model.
+        sm_name, sm_port = f"prognos-smoke-sm-{uuid.uuid4().hex[:8]}", free_port()
+        sm = Container(engine, args.image, Path(bundle).resolve(), volume, args.memory, name=sm_name)
+        containers.append(sm)
+        sm.started = time.monotonic()
+        engine("run", "-d", "--name", sm_name, *engine.run_flags, "--memory", args.memory,
+               "-p", f"127.0.0.1:{sm_port}:8080", "-v", f"{Path(bundle).resolve()}:/opt/ml/model:ro", args.image,
+               "serve")
+        with httpx.Client(base_url=f"http://127.0.0.1:{sm_port}", timeout=10) as client:
+            deadline = time.monotonic() + READY_LIMIT_S
+            while True:
+                try:
+                    if client.get("/ping").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or sm.state("{{.State.Running}}") != "true":
+                    raise SmokeFailure(f"SageMaker mode: /ping not 200 within {READY_LIMIT_S:.0f} s:\n{sm.logs()}")
+                time.sleep(0.2)
+            r = client.post("/invocations", json={"engine_id": "sm-1", "sensor_data": fleet.window(2)})
+            check(r.status_code == 200 and "predicted_rul" in r.text,
+                  f"`IMAGE serve` with /opt/ml/model answers the SageMaker contract: /ping 200, /invocations "
+                  f"HTTP {r.status_code}", sm)
         print(f"SUMMARY image_mb={size_mb:.0f} ready_s={ready_s:.1f} "
               f"peak_mib={'nan' if peak is None else f'{peak / 2**20:.0f}'} "
               + " ".join(f"{k}_sent={r.sent} {k}_errors={r.errors} {k}_p99_ms={r.pct(99):.1f}"
