@@ -80,7 +80,7 @@ def fleet_hooks(settings: Settings, fleet: Fleet) -> ServerHooks:
 
 
 def build_app(settings: Settings, *, role: str = "all", model: str | None = None,
-              inference: Sequence[str] = ()) -> ServingApp:
+              inference: Sequence[str] = (), mqtt: bool = False) -> ServingApp:
     """Compose a serving process. ``model`` (instead of ``settings.bundle``): a registry alias,
     version or ``models:/`` URI, followed when it is an alias. ``inference``: the inference
     replicas' gRPC addresses (role ``gateway``)."""
@@ -91,7 +91,7 @@ def build_app(settings: Settings, *, role: str = "all", model: str | None = None
     if model is not None and settings.bundle is not None:
         raise ConfigError("pass --bundle or --model, not both")
     if role == "gateway":
-        return _gateway(settings, inference, model)
+        return _gateway(settings, inference, model, mqtt)
 
     # 1. settings: a model reference becomes a verified local bundle (and, for an alias, a watcher)
     follow = ServerHooks()
@@ -112,11 +112,20 @@ def build_app(settings: Settings, *, role: str = "all", model: str | None = None
     from prognos.lifecycle.monitoring import lifecycle_hooks
 
     lifecycle = lifecycle_hooks(settings, ServerHooks(), service=service, fleet=fleet)
-    # 5. the front ends get everything as hooks
-    return ServingApp(settings, service, merge_hooks(fleet_hooks(settings, fleet), lifecycle, follow), fleet, role)
+    # 5. the front ends get everything as hooks (and an MQTT subscriber feeding the same ingestor)
+    hooks = merge_hooks(fleet_hooks(settings, fleet), lifecycle, follow, *_mqtt(settings, fleet, mqtt))
+    return ServingApp(settings, service, hooks, fleet, role)
 
 
-def _gateway(settings: Settings, inference: Sequence[str], model: str | None) -> ServingApp:
+def _mqtt(settings: Settings, fleet: Fleet, enabled: bool) -> list[ServerHooks]:
+    if not enabled:
+        return []
+    from prognos.fleet.mqtt import mqtt_hooks
+
+    return [mqtt_hooks(settings, fleet.ingestor)]
+
+
+def _gateway(settings: Settings, inference: Sequence[str], model: str | None, mqtt: bool) -> ServingApp:
     """The API tier: the fleet app (REST, gRPC front, dashboard, auth, database) scoring through
     a pool of inference replicas (:mod:`prognos.serving.pool`), plus ``GET /api/v1/inference``."""
     if model is not None or settings.bundle is not None:
@@ -127,7 +136,8 @@ def _gateway(settings: Settings, inference: Sequence[str], model: str | None) ->
     pool = InferencePool(settings, list(inference) or settings.inference_addresses)
     fleet = build_fleet(settings, pool)
     pool_hooks = ServerHooks(routers=[pool_router(pool)])
-    return ServingApp(settings, pool, merge_hooks(fleet_hooks(settings, fleet), pool_hooks), fleet, "gateway")
+    hooks = merge_hooks(fleet_hooks(settings, fleet), pool_hooks, *_mqtt(settings, fleet, mqtt))
+    return ServingApp(settings, pool, hooks, fleet, "gateway")
 
 
 def run(app: ServingApp) -> None:

@@ -115,3 +115,31 @@ def test_broker_restart_mid_stream_loses_no_acknowledged_reading(mqtt_app: MqttA
     stored = _stored(mqtt_app, "mq-3")
     assert len(stored) == len(set(stored)) == len(rows)  # stored once each
     assert mqtt_app.subscriber.counters.connects >= 2  # it reconnected by itself
+
+
+def test_simulate_mqtt_into_serve_mqtt(mosquitto: Mosquitto, tmp_path: Path, tiny_bundle: Path) -> None:
+    """The commands: ``prognos serve --mqtt`` ingests what ``prognos simulate --mqtt`` publishes."""
+    import subprocess
+    import sys
+
+    from tests.scale.processes import Proc, env_for
+
+    broker = {f"PROGNOS_{k.upper()}": str(v) for k, v in mosquitto.settings_overrides().items()}
+    server = Proc("serve-mqtt", tmp_path / "serve", ["--bundle", str(tiny_bundle), "--mqtt"],
+                  env_for(tmp_path / "serve", **broker))
+    try:
+        server.start().wait_ready()
+        out = subprocess.run([sys.executable, "-m", "prognos.cli", "simulate", "--mqtt", "--synthetic", "2",
+                              "--max-cycles", "30", "--speed", "0", "--prefix", "SIM-"],
+                             env=env_for(tmp_path / "sim", **broker), capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert "published 60 readings of 2 engines" in out.stdout and "60 acknowledged" in out.stdout, out.stdout
+
+        def totals() -> list[int]:
+            with server.client() as c:
+                pages = [c.get(f"/api/v1/engines/SIM-{i}/readings") for i in (1, 2)]
+                return [p.json()["total"] if p.status_code == 200 else 0 for p in pages]
+
+        wait_for(lambda: totals() == [30, 30], "60 readings of 2 engines stored through serve --mqtt")
+    finally:
+        server.stop()

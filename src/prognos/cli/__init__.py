@@ -7,6 +7,7 @@ module        commands
 model         ``data fetch``, ``train``, ``evaluate``, ``predict``
 serve         ``serve``
 fleet         ``keys``, ``ingest``, ``retention``, ``db``, ``simulate``
+mqtt          ``mqtt`` (headless MQTT ingestion)
 plan          ``plan`` (the maintenance plan)
 models        ``models`` (the registry)
 lifecycle     ``tune``, ``drift report``, ``failure``
@@ -42,7 +43,7 @@ from prognos.errors import PrognosError
 __all__ = ["app", "main"]
 
 # Importing a module registers its commands; this order is the order of `prognos --help`.
-DOMAINS = ("model", "serve", "fleet", "plan", "models", "lifecycle", "demo")
+DOMAINS = ("model", "serve", "fleet", "mqtt", "plan", "models", "lifecycle", "demo")
 for _name in DOMAINS:
     importlib.import_module(f"prognos.cli.{_name}")
 

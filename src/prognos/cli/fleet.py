@@ -130,7 +130,7 @@ def db_upgrade() -> None:
 
 @app.command()
 def simulate(
-    url: Annotated[str, typer.Option("--url", help="server base URL, e.g. http://127.0.0.1:8000")],
+    url: Annotated[str | None, typer.Option("--url", help="server base URL, e.g. http://127.0.0.1:8000")] = None,
     api_key: Annotated[str | None, typer.Option("--api-key", help="operator API key [env PROGNOS_API_KEY]",
                                                 envvar="PROGNOS_API_KEY")] = None,
     dataset: Dataset = "FD001",
@@ -146,6 +146,8 @@ def simulate(
     seed: Annotated[int, typer.Option("--seed", help="seed of the synthetic fleet")] = 0,
     prefix: Annotated[str | None, typer.Option("--prefix", help="engine id prefix (default FD001-test- / SYN-)")]
     = None,
+    mqtt: Annotated[bool, typer.Option("--mqtt", help="publish to the MQTT broker of PROGNOS_MQTT_* (QoS 1) "
+                                       "instead of posting to --url")] = False,
 ) -> None:
     """Replay a fleet into a running server cycle by cycle (Ctrl-C stops cleanly and prints the summary)."""
     import asyncio
@@ -160,6 +162,15 @@ def simulate(
         data_dir = get_settings().cmapss_dir
     fleet = load_replay_fleet(dataset=dataset, split=split, data_dir=data_dir, engines=engines, synthetic=synthetic,
                               seed=seed, prefix=prefix)
+    if url is None and not mqtt:
+        raise typer.BadParameter("give --url of a server, or --mqtt to publish to the broker", param_hint="--url")
+    if mqtt:
+        from prognos.config import get_settings as settings_of
+        from prognos.fleet.mqtt import replay_readings
+
+        typer.echo(replay_readings(settings_of(), fleet, speed=speed, max_cycles=max_cycles).describe())
+        return
+    assert url is not None
     source = f"{synthetic} synthetic engines" if synthetic is not None else f"{dataset} {split}"
     typer.echo(f"replaying {fleet.n_engines} engines ({source}, {len(fleet)} readings) into {url} "
                f"at {speed:g} cycles/s per engine; Ctrl-C stops", err=True)

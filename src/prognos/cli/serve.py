@@ -23,6 +23,8 @@ def serve(
                                       "--inference)")] = "all",
     inference: Annotated[str | None, typer.Option("--inference", help="gateway: inference replicas host:port,"
                                                   "host:port [env PROGNOS_INFERENCE_ADDRESSES]")] = None,
+    mqtt: Annotated[bool, typer.Option("--mqtt", help="also ingest PREFIX/engines/ID/readings from the MQTT broker "
+                                       "of PROGNOS_MQTT_* (QoS 1; see docs/scaling.md)")] = False,
     model: Annotated[str | None, typer.Option("--model", help="instead of --bundle: a registry alias (production: "
                                               "followed, hot-swapped when it moves), version, or "
                                               "models:/NAME@ALIAS (MLflow)")] = None,
@@ -33,4 +35,5 @@ def serve(
 
     settings = get_settings(bundle=bundle, http_port=http_port, grpc_port=grpc_port, host=host,
                             sagemaker=True if sagemaker else None)
-    run(build_app(settings, model=model, role=role, inference=[a for a in (inference or "").split(",") if a.strip()]))
+    run(build_app(settings, model=model, role=role, mqtt=mqtt,
+                  inference=[a for a in (inference or "").split(",") if a.strip()]))

@@ -45,8 +45,8 @@ from typing import Any, Protocol
 from prognos.config import Settings
 from prognos.errors import ConfigError, PrognosError, ValidationError
 
-__all__ = ["MqttCounters", "MqttPublisher", "MqttSubscriber", "error_topic", "readings_topic", "subscribe_errors",
-           "topic_engine"]
+__all__ = ["MqttCounters", "MqttPublisher", "MqttSubscriber", "ReplaySummary", "error_topic", "mqtt_hooks",
+           "readings_topic", "replay", "replay_readings", "run_headless", "subscribe_errors", "topic_engine"]
 
 log = logging.getLogger("prognos.fleet.mqtt")
 
@@ -365,3 +365,102 @@ def subscribe_errors(settings: Settings, sink: Callable[[dict[str, Any]], None],
     client.connect_async(settings.mqtt_host, settings.mqtt_port, keepalive=30)
     client.loop_start()
     return client
+
+
+def mqtt_hooks(settings: Settings, ingestor: _Ingestor) -> Any:
+    """:class:`~prognos.serving.hooks.ServerHooks` that run a subscriber inside ``prognos serve
+    --mqtt``: started once the model is ready, stopped (acknowledging what it finished) first."""
+    from prognos.serving.hooks import ServerHooks
+
+    subscriber = MqttSubscriber(settings, ingestor)
+
+    async def on_startup(_: Any) -> None:
+        await subscriber.start()
+
+    async def on_shutdown(_: Any) -> None:
+        await subscriber.stop(settings.shutdown_grace_s)
+
+    return ServerHooks(on_startup=[on_startup], on_shutdown=[on_shutdown])
+
+
+def replay(settings: Settings, batches: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], *,
+           speed: float = 0.0, stop: threading.Event | None = None,
+           on_progress: Callable[[int, int], None] | None = None) -> int:
+    """Publish ``(engine_id, readings)`` steps in order (``prognos simulate --mqtt``): each step is
+    one message; ``speed`` > 0 paces steps at that many per second. Returns the messages the
+    broker acknowledged (all of them unless stopped)."""
+    with MqttPublisher(settings, max_in_flight=200) as pub:
+        pub.wait_connected()
+        started = time.monotonic()
+        for i, (engine_id, rows) in enumerate(batches):
+            if stop is not None and stop.is_set():
+                break
+            if speed > 0:
+                delay = started + i / speed - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            while pub.in_flight > 1000:  # bounded memory: wait for the broker to catch up
+                time.sleep(0.005)
+            pub.publish(engine_id, rows)
+            if on_progress is not None and (i + 1) % 1000 == 0:
+                on_progress(i + 1, pub.acknowledged)
+        pub.flush(120)
+        return pub.acknowledged
+
+
+async def run_headless(settings: Settings, service: Any, hooks: Any) -> None:
+    """Load the model (or reach the inference pool), run ``hooks``' start-up, wait for SIGTERM /
+    SIGINT, then shut down in reverse: the ``prognos mqtt`` process, without front ends."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await service.reload(settings.bundle)
+        for hook in hooks.on_startup:
+            await hook(service)
+        await stop.wait()
+    finally:
+        service.begin_shutdown()
+        for hook in hooks.on_shutdown:
+            await hook(service)
+        await service.close()
+
+
+@dataclass(frozen=True)
+class ReplaySummary:
+    engines: int
+    messages: int
+    acknowledged: int
+    seconds: float
+
+    def describe(self) -> str:
+        rate = self.messages / self.seconds if self.seconds > 0 else 0.0
+        return (f"published {self.messages} readings of {self.engines} engines over MQTT in {self.seconds:.1f} s "
+                f"({rate:.0f}/s); {self.acknowledged} acknowledged by the broker")
+
+
+def replay_readings(settings: Settings, readings: Any, *, speed: float = 0.0, max_cycles: int | None = None,
+                    stop: threading.Event | None = None) -> ReplaySummary:
+    """``prognos simulate --mqtt``: publish a fleet (:class:`~prognos.data.cmapss.Readings`) cycle by
+    cycle, one message per engine and cycle, interleaving engines as a live fleet reports;
+    ``speed`` is cycles per second per engine (0: as fast as the broker acknowledges)."""
+    import math
+
+    from prognos.data.schema import MEASUREMENT_FIELDS
+
+    engines = list(readings.engines())
+    steps: list[tuple[str, Sequence[Mapping[str, Any]]]] = []
+    longest = max((len(e.cycles) for e in engines), default=0)
+    for k in range(min(longest, max_cycles or longest)):
+        for e in engines:
+            if k < len(e.cycles):
+                row: dict[str, Any] = {"cycle": int(e.cycles[k])}
+                row.update({f: float(v) for f, v in zip(MEASUREMENT_FIELDS, e.values[k], strict=True)
+                            if not math.isnan(v)})
+                steps.append((str(e.engine_id), [row]))
+    started = time.monotonic()
+    acknowledged = replay(settings, steps, speed=speed * len(engines), stop=stop)
+    return ReplaySummary(len(engines), len(steps), acknowledged, time.monotonic() - started)
