@@ -18,6 +18,7 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
+from hypothesis.errors import Unsatisfiable  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
 from schemathesis.checks import (  # noqa: E402
     content_type_conformance,
@@ -73,10 +74,14 @@ def _fuzz(operation, mode, base_url: str, headers: dict[str, str], tally: Tally)
         tally.by_status[response.status_code] = tally.by_status.get(response.status_code, 0) + 1
         try:
             case.validate_response(response, checks=CHECKS, headers=headers)
-        except AssertionError as exc:  # schemathesis raises an AssertionError subclass per failure group
-            message = f"{operation.label} [{mode.value}] -> {response.status_code}: {str(exc).splitlines()[0:6]}"
+        except BaseExceptionGroup as exc:  # a FailureGroup: every check that failed for this response
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()][:8]
+            message = f"{operation.label} [{mode.value}] -> {response.status_code}: {' | '.join(lines)}"
             if message not in seen:
                 seen.add(message)
                 tally.failures.append(message)
 
-    run()
+    try:
+        run()
+    except Unsatisfiable:  # nothing to make invalid (an operation without parameters or body)
+        assert mode is GenerationMode.NEGATIVE, operation.label

@@ -41,6 +41,7 @@ from prognos.lifecycle.ports import FleetPort, GroundTruth, ModelAlert
 from prognos.reference import ReferenceProfile, load_reference
 from prognos.serving.hooks import ServerHooks
 from prognos.serving.http.auth import Principal, Role, require
+from prognos.serving.http.routing import PrognosRoute
 
 if TYPE_CHECKING:
     from prognos.serving.service import PredictionService
@@ -244,7 +245,7 @@ _Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 
 
 def build_router(m: Monitoring) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["lifecycle"])
+    router = APIRouter(prefix="/api/v1", tags=["lifecycle"], route_class=PrognosRoute)  # the one JSON parser
 
     def store() -> GroundTruth:
         s = m.store()
@@ -252,7 +253,8 @@ def build_router(m: Monitoring) -> APIRouter:
             raise ModelUnavailableError("ground truth needs the fleet database; it is not configured")
         return s
 
-    @router.post("/engines/{engine_id}/failure", status_code=201)
+    @router.post("/engines/{engine_id}/failure", status_code=201,
+                 responses={200: {"description": "already recorded (same cycle): nothing changed"}})
     async def record(engine_id: str, body: FailureRequest, who: _Operator) -> Response:
         """Record that the engine failed at ``cycle``; returns its predictions' realised errors per model."""
         result = await asyncio.to_thread(record_failure, store(), engine_id, body.cycle, who.name, rul_cap=m.rul_cap())

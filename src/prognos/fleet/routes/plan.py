@@ -20,7 +20,8 @@ __all__ = ["build_router"]
 def build_router(fleet: Fleet) -> APIRouter:
     router = fleet_router("/api/v1/plan", "plan")
 
-    @router.get("")
+    @router.get("", responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                                      "description": "the plan (JSON, or CSV with format=csv)"}})
     async def plan(
         _: Viewer,
         horizon: Annotated[int, Query(ge=0, le=MAX_HORIZON, description="cycles ahead to plan for")] = 30,
