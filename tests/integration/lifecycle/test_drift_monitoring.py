@@ -97,7 +97,8 @@ def test_server_captures_requests_and_flags_shifted_traffic(tiny_bundle: Path, t
         alerts = client.get("/api/v1/alerts", params={"kind": "drift", "status": "open"}).json()
         assert alerts["total"] == 1, alerts
         alert = alerts["items"][0]
-        assert alert["engine_id"] == "model" and version in alert["message"]
+        # a model-level alert: on the served model version, not on a (pseudo-)engine
+        assert alert["target_kind"] == "model" and alert["engine_id"] is None and version in alert["message"]
         # raised by the first check that saw enough shifted requests: a drifted subset of the features
         assert set(alert["details"]["drifted_features"]) <= {q["name"] for q in loud["features"]}
         assert len(alert["details"]["drifted_features"]) >= loud["min_drifted"]
