@@ -14,6 +14,7 @@
     │                                                                     CLI 5  HTTP 404  NOT_FOUND
     ├── ConflictError               a resend that contradicts stored data CLI 6  HTTP 409  ALREADY_EXISTS
     │   ├── NotApprovedError        (lifecycle.registry) promotion of an unapproved version
+    │   │                                                                 CLI 6  HTTP 409  FAILED_PRECONDITION
     │   └── StaleWriteError         (lifecycle.stores) a conditional write lost a race
     ├── ModelUnavailableError       no model is loaded                    CLI 4  HTTP 503  UNAVAILABLE
     ├── OverloadedError             queue full / memory threshold reached CLI 7  HTTP 503  RESOURCE_EXHAUSTED
@@ -21,14 +22,15 @@
     ├── StorageUnavailableError     the database is down, read-only or the disk is full
     │                                                                     CLI 8  HTTP 503  UNAVAILABLE
     ├── StoreError                  (lifecycle.stores) a model store cannot be used (no bucket, no access)
-    │                                                                     CLI 8  HTTP 503  UNAVAILABLE
+    │                                                                     CLI 1  HTTP 500  INTERNAL
     ├── UnauthenticatedError        no, unknown or revoked credentials    CLI 2  HTTP 401  UNAUTHENTICATED
     ├── PermissionDeniedError       a key whose role is too weak          CLI 2  HTTP 403  PERMISSION_DENIED
     ├── TrainingError               training cannot produce a sound model  CLI 9  HTTP 500  INTERNAL
-    │   └── NotFittedError          (features.pipeline) transform before fit
+    │   └── NotFittedError          (features.pipeline) transform before fit CLI 9  HTTP 500  INTERNAL
     ├── RemoteError                 a server or child process answered in a way no class above describes
     │   │                                                                 CLI 10 HTTP 502  UNKNOWN
     │   └── SimulationError         (fleet.simulate) the simulated fleet's server refused or failed
+    │                                                                     CLI 8  HTTP 502  UNKNOWN
     └── (nothing else: every class prognos raises on purpose is drawn here; tests/unit/test_errors.py
         checks the drawing against the code)
 
