@@ -8,6 +8,8 @@ import json
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -76,7 +78,7 @@ def test_mounted_monitoring_files_exist_and_parse() -> None:
 
 
 def test_podman_compose_accepts_the_file() -> None:
-    tool = shutil.which("podman-compose") or shutil.which("docker-compose")
+    tool = shutil.which("podman-compose") or shutil.which("podman-compose", path=str(Path(sys.executable).parent))
     if tool is None:
         pytest.skip("podman-compose not installed (PyPI podman-compose); the YAML checks above still ran")
     env = {"POSTGRES_PASSWORD": "x", "PROGNOS_ADMIN_TOKEN": "x", "GRAFANA_ADMIN_PASSWORD": "x",
