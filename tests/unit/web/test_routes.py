@@ -105,5 +105,6 @@ def test_public_names() -> None:
     import prognos.web as web
 
     assert web.__all__ == ["build_router"]
-    assert sorted(simulate_module.__all__) == ["SimulationError", "SimulationSummary", "load_replay_fleet",
-                                               "reading_payload", "simulate", "simulate_async"]
+    assert sorted(simulate_module.__all__) == ["LivingFleet", "SimulationError", "SimulationSummary", "Unit",
+                                               "living_units", "load_replay_fleet", "reading_payload", "simulate",
+                                               "simulate_async", "simulate_living", "simulate_living_async"]
