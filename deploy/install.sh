@@ -30,8 +30,8 @@ id prognos >/dev/null 2>&1 || useradd --system --home-dir /var/lib/prognos --she
 [ -x /opt/prognos/bin/pip ] || python3 -m venv /opt/prognos
 /opt/prognos/bin/pip install -q --upgrade pip
 case "$SPEC" in
-  *.whl|http*://*) /opt/prognos/bin/pip install -q --upgrade "prognos[$EXTRAS] @ $SPEC" ;;
-  *) /opt/prognos/bin/pip install -q --upgrade "$SPEC[$EXTRAS]" ;;
+  http://*|https://*) /opt/prognos/bin/pip install -q --upgrade "prognos[$EXTRAS] @ $SPEC" ;;
+  *) /opt/prognos/bin/pip install -q --upgrade "$SPEC[$EXTRAS]" ;;   # a name==version or a local .whl
 esac
 
 install -d -m 0750 -o root -g prognos /etc/prognos
