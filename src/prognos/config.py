@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     tls_key_file: Path | None = Field(default=None, description="PEM private key of tls_cert_file")
     database_timeout_s: float = Field(default=5.0, gt=0, description="connect / lock wait before a write is "
                                       "answered 503 (s)")
+    storage_min_free_mb: float = Field(default=16.0, ge=0, description="/ready turns 503 when the SQLite "
+                                       "database's file system has less free space than this (MiB)")
 
     # --- fleet ------------------------------------------------------------------------------
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")

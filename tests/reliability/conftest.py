@@ -113,6 +113,15 @@ def serve(workdir: Path, bundle: Path, *, ready: bool = True, **settings: str) -
                 proc.wait(5)
 
 
+def long_readings(bundle: Path, n: int) -> list[dict[str, object]]:
+    """``n`` valid readings with cycles 1..n: a synthetic engine's first readings, repeated (the
+    synthetic engines are shorter than a long ingestion run)."""
+    from tests.unit.serving.factory import readings
+
+    base = readings(bundle, 120)
+    return [{**base[i % len(base)], "cycle": i + 1} for i in range(n)]
+
+
 @dataclass
 class RestartablePostgres:
     """A PostgreSQL server a test may stop (``-m fast``) and start again on the same port and data."""

@@ -5,8 +5,9 @@
   restart, and no acknowledged reading is lost;
 * ``kill -9`` of the server during ingestion, on SQLite and PostgreSQL: after a restart every
   reading acknowledged with 2xx is stored;
-* a full disk under the SQLite state directory (a 3 MiB tmpfs): writes 503, ``/ready`` 503, and
-  both recover when the file system grows, without a restart.
+* a full disk under the SQLite state directory (a 3 MiB tmpfs): writes 503, ``/ready`` 503 (less
+  free space than ``storage_min_free_mb``), and both recover when the file system grows, without a
+  restart.
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.reliability.conftest import RestartablePostgres, Served, serve
-from tests.unit.serving.factory import readings
+from tests.reliability.conftest import RestartablePostgres, Served, long_readings, serve
 
 
 @dataclass
@@ -111,7 +111,7 @@ def _ready(server: Served) -> int:
 def test_postgresql_stopped_for_15_s_during_ingestion(tmp_path: Path, tiny_bundle: Path,
                                                       postgres: RestartablePostgres) -> None:
     url = postgres.server.create_database()
-    rows = readings(tiny_bundle, 3000)
+    rows = long_readings(tiny_bundle, 3000)
     with serve(tmp_path, tiny_bundle, database_url=url, rate_limit_per_s="0", database_timeout_s="3") as server:
         load = Ingest(server, rows).start()
         _wait(lambda: load.total() >= 20, "ingestion to run")
@@ -151,7 +151,7 @@ def test_every_acknowledged_reading_survives_kill_9(tmp_path: Path, tiny_bundle:
     settings = {"rate_limit_per_s": "0"}
     if database == "postgresql":
         settings["database_url"] = request.getfixturevalue("postgres").server.create_database()
-    rows = readings(tiny_bundle, 3000)
+    rows = long_readings(tiny_bundle, 3000)
     with serve(tmp_path, tiny_bundle, **settings) as server:
         load = Ingest(server, rows, engines=3, expect_disconnects=True).start()
         _wait(lambda: load.total() >= 150, "ingestion to run")
@@ -185,8 +185,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_a_full_disk_answers_503_and_recovers(tmp_path: Path, tiny_bundle: Path, small_disk: Path) -> None:
-    rows = readings(tiny_bundle, 500)
-    with serve(tmp_path, tiny_bundle, rate_limit_per_s="0", data_dir=str(small_disk / "state")) as server:
+    rows = long_readings(tiny_bundle, 500)
+    with serve(tmp_path, tiny_bundle, rate_limit_per_s="0", data_dir=str(small_disk / "state"),
+               storage_min_free_mb="1") as server:
         statuses: list[int] = []
         with server.client() as c:
             for i in range(200):

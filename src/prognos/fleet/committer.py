@@ -42,7 +42,8 @@ class _Job:
 
 class GroupCommitter:
     def __init__(self, store: FleetStore, max_group: int = 128,
-                 on_readings: Callable[[Sequence[ReadingBatch], list[StoredBatch]], None] | None = None) -> None:
+                 on_readings: Callable[[Sequence[ReadingBatch], list[StoredBatch]], None] | None = None,
+                 min_free_bytes: int = 0) -> None:
         self.store = store
         self.on_readings = on_readings  # told of every committed readings job, in commit order
         self.max_group = max_group
@@ -50,6 +51,7 @@ class GroupCommitter:
         self.jobs = 0
         self.readings_jobs = 0  # committed readings jobs, and the unix time (s) of the last (metrics)
         self.last_readings_at: float | None = None
+        self.min_free_bytes = min_free_bytes
         self.failing: str | None = None  # why the last commit failed for the database's state, until one succeeds
         self._pending: list[_Job] = []
         self._worker: asyncio.Task[None] | None = None
@@ -105,9 +107,16 @@ class GroupCommitter:
 
     async def storage_ready(self) -> str | None:
         """A readiness probe: None when writes can be stored, else why not. Healthy: one cheap
-        read (is the database reachable?). After a refused commit: a real write that changes
+        read (is the database reachable?), and for SQLite enough free disk (``min_free_bytes``).
+        After a refused commit: a real write that changes
         nothing, so ``/ready`` turns 200 as soon as the database takes writes again, without a
         restart and without waiting for a client to try."""
+        free = await asyncio.to_thread(self.store.db.free_bytes)
+        if free is not None and free < self.min_free_bytes:
+            # A nearly full disk still takes a small write (SQLite reuses its WAL) but not the next
+            # real batch: not ready until space is back.
+            return (f"the fleet database's disk has {free / 2**20:.1f} MiB free (less than "
+                    f"{self.min_free_bytes / 2**20:g})")
         try:
             if self.failing is None:
                 await asyncio.to_thread(self.store.db.ping)

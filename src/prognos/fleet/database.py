@@ -13,6 +13,7 @@ wait on SQLite) rather than a hang or a 500; nothing of the refused write was co
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -53,6 +54,13 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def free_bytes(self) -> int | None:
+        """Free space on the SQLite database file's file system (bytes); None for a server database."""
+        name = self.engine.url.database if self.dialect == "sqlite" else None
+        if not name or name == ":memory:":
+            return None
+        return shutil.disk_usage(Path(name).expanduser().resolve().parent).free
 
     def ping(self) -> None:
         """Raise unless the database answers a query."""

@@ -60,7 +60,8 @@ class Ingestor:
         self.notifier = notifier
         self.rules = rules or AlertRules(settings)
         self.windows = WindowCache(self.history_length())
-        self.writer = GroupCommitter(store, on_readings=self.windows.committed)
+        self.writer = GroupCommitter(store, on_readings=self.windows.committed,
+                                     min_free_bytes=int(settings.storage_min_free_mb * 2**20))
 
     # ------------------------------------------------------------------ validation
     def spec(self) -> ReadingSpec:
