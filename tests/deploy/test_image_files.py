@@ -40,7 +40,8 @@ def test_runtime_stage_has_no_torch_and_no_compilers() -> None:
     for tool in ("build-essential", "gcc", "python3-dev", "python3-venv", "pip install"):
         assert tool not in runtime, tool
     assert re.search(r"^FROM debian:bookworm-slim AS base$", DOCKERFILE, re.M)
-    assert re.search(r"^FROM runtime AS train$", DOCKERFILE, re.M), "a training target exists"
+    assert re.search(r"^FROM base AS train$", DOCKERFILE, re.M), "a training target exists"
+    assert "USER 10001:10001" in _stage("train")
 
 
 def test_build_context_is_small() -> None:
