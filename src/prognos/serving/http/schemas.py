@@ -37,7 +37,8 @@ class PredictResponse(BaseModel):
     upper: float = Field(description="upper end of the prediction interval, cycles")
     confidence_level: float = Field(description="nominal coverage of [lower, upper]")
     model_version: str
-    status: str = Field(description="healthy, warning or critical (RUL thresholds)")
+    status: str = Field(description="healthy, warning or critical: the interval's lower bound against "
+                        "warning_rul / critical_rul (prognos.status)")
     timestamp: str = Field(description="UTC ISO-8601")
     last_cycle: int | None = None
 
