@@ -66,13 +66,21 @@ def fleet_hooks(settings: Settings, fleet: Fleet) -> ServerHooks:
     """The fleet app on the front ends: its API routers and the dashboard beside them, API-key
     authentication, gRPC ingestion, and the database and background jobs opened and closed with
     the process."""
+    from prognos.fleet.leader import SqliteWriterLock, hold_sqlite_writer
     from prognos.web import build_router as build_web_router
 
+    writer: list[SqliteWriterLock] = []
+
     async def on_startup(_: PredictionService) -> None:
+        lock = hold_sqlite_writer(settings.sqlalchemy_url)  # one server per SQLite file: a second one stops here
+        if lock is not None:
+            writer.append(lock)
         await fleet.start()
 
     async def on_shutdown(_: PredictionService) -> None:
         await fleet.stop()
+        while writer:
+            writer.pop().release()
 
     return ServerHooks(routers=[*fleet.routers, build_web_router(settings)], authenticator=fleet.authenticator,
                        on_startup=[on_startup], on_shutdown=[on_shutdown], configure_app=[fleet.install],

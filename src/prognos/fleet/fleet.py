@@ -18,6 +18,7 @@ from prognos.fleet.auth import ApiKeyAuthenticator
 from prognos.fleet.database import Database, connect, upgrade
 from prognos.fleet.ingest import Ingestor
 from prognos.fleet.keys import KeyStore
+from prognos.fleet.leader import Leadership
 from prognos.fleet.notify import FakeNotifier, Notifier, WebhookNotifier
 from prognos.fleet.ratelimit import RateLimiter
 from prognos.fleet.records import AlertCondition
@@ -50,6 +51,11 @@ class Fleet:
     authenticator: ApiKeyAuthenticator
     routers: list[APIRouter] = field(default_factory=list)
     retention: RetentionJob | None = None
+    leader: Leadership | None = None  # several servers on one PostgreSQL: who runs scheduled jobs
+
+    def runs_scheduled_jobs(self) -> bool:
+        """True in exactly one server process per database (retention, the drift alert)."""
+        return self.leader is None or self.leader.is_leader()
 
     @property
     def db(self) -> Database:
@@ -98,6 +104,8 @@ class Fleet:
         if self.retention is not None:
             await self.retention.stop()
         await self.notifier.stop()
+        if self.leader is not None:
+            self.leader.release()
         self.db.dispose()
 
 
@@ -119,7 +127,10 @@ def build_fleet(settings: Settings, service: Predictions | None = None, *, notif
     if settings.retention_days is not None:
         retention = RetentionJob(store, settings.retention_days, ingestor.history_length,
                                  settings.retention_interval_s)
-    fleet = Fleet(settings, store, keys, ingestor, rules, notifier, authenticator, retention=retention)
+    leader = Leadership(store.db.engine)
+    if retention is not None:
+        retention.should_run = leader.is_leader
+    fleet = Fleet(settings, store, keys, ingestor, rules, notifier, authenticator, retention=retention, leader=leader)
     from prognos.fleet.routes import build_routers
 
     fleet.routers = build_routers(fleet)

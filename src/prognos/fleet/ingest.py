@@ -148,7 +148,8 @@ class Ingestor:
             error = "prediction failed"
             log.exception("prediction after ingest failed: %s", exc)
         scores = [EngineScore(h.engine_id, int(h.cycles[-1]), predictions.get(h.engine_id),
-                              self.rules.evaluate(h, spec, predictions.get(h.engine_id)))
+                              self.rules.evaluate(h, spec, predictions.get(h.engine_id)),
+                              self.windows.version(h.engine_id))
                   for h in histories if len(h)]
         try:
             changes = await self.writer.save_scores(scores)
@@ -167,9 +168,10 @@ class Ingestor:
         missing = [e for e in engine_ids if e not in found]
         if missing:
             generations = {e: self.windows.generation(e) for e in missing}
+            versions = await asyncio.to_thread(self.store.versions, missing)  # before the history
             for h in await asyncio.to_thread(self.store.history, missing, n):
                 found[h.engine_id] = h
-                self.windows.fill(h, generations[h.engine_id])
+                self.windows.fill(h, generations[h.engine_id], versions.get(h.engine_id))
         return [found[e] for e in engine_ids]
 
     async def _predict(self, histories: Sequence[History]) -> dict[str, PredictionRecord]:

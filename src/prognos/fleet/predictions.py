@@ -26,6 +26,9 @@ _SQL_CURRENT_PREDICTION = _ENGINES.update().where(
          model_version=bindparam("model_version"), predicted_cycle=bindparam("cycle"), predicted_at=bindparam("now"))
 
 
+_SQL_LOCK_ENGINE = select(_ENGINES.c.n_readings).where(_ENGINES.c.id == bindparam("e")).with_for_update()
+
+
 def prediction_record(row: PredictionRow) -> PredictionRecord:
     return PredictionRecord(row.engine_id, row.cycle, row.rul, row.lower, row.upper, row.confidence, row.status,
                             row.model_version, row.created_at)
@@ -45,6 +48,11 @@ class PredictionStore(Transactions):
             now = utcnow()
             conn = s.connection()
             for sc in scores:
+                # The engine's row lock orders every scorer of this engine, in any process: one
+                # alert per condition, and only a prediction of the latest history is stored.
+                version = conn.execute(_SQL_LOCK_ENGINE, {"e": sc.engine_id}).scalar()
+                if sc.basis is not None and version is not None and int(version) != sc.basis:
+                    continue  # another writer committed readings since: its own scoring stores the newer one
                 p = sc.prediction
                 if p is not None:
                     conn.execute(_SQL_INSERT_PREDICTION, {

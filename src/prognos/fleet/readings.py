@@ -24,7 +24,11 @@ __all__ = ["ReadingStore"]
 _COLS = [getattr(ReadingRow, f) for f in MEASUREMENT_FIELDS]
 _ENGINES: Table = EngineRow.__table__  # type: ignore[assignment]
 _READINGS: Table = ReadingRow.__table__  # type: ignore[assignment]
-_SQL_LAST_CYCLE = select(_ENGINES.c.last_cycle).where(_ENGINES.c.id == bindparam("e"))
+# FOR UPDATE (PostgreSQL; SQLite has one writer anyway): writers of one engine in several
+# processes take turns, so the count read here is exact and becomes the batch's version.
+_SQL_LAST_CYCLE = select(_ENGINES.c.last_cycle, _ENGINES.c.n_readings).where(
+    _ENGINES.c.id == bindparam("e")).with_for_update()
+_SQL_VERSIONS = select(_ENGINES.c.id, _ENGINES.c.n_readings).where(_ENGINES.c.id.in_(bindparam("ids", expanding=True)))
 _SQL_NEW_ENGINE = _ENGINES.insert()
 _SQL_EXISTING = select(_READINGS.c.cycle, *(_READINGS.c[f] for f in MEASUREMENT_FIELDS)).where(
     _READINGS.c.engine_id == bindparam("e"), _READINGS.c.cycle.between(bindparam("lo"), bindparam("hi")))
@@ -76,7 +80,8 @@ def _add_batch(s: Session, batch: ReadingBatch) -> StoredBatch:
         conn.execute(_SQL_INSERT_READINGS, fresh)
         conn.execute(_SQL_BUMP_ENGINE, {"e": eid, "n": len(fresh), "now": now, "hi": hi})
     last = hi if last_before is None else max(hi, last_before)
-    return StoredBatch(eid, len(fresh), duplicates, last, last_before)
+    version = (0 if previous is None else int(previous[1] or 0)) + len(fresh)
+    return StoredBatch(eid, len(fresh), duplicates, last, last_before, version)
 
 
 class ReadingStore(Transactions):
@@ -92,6 +97,12 @@ class ReadingStore(Transactions):
     def readings_job(self, batches: Sequence[ReadingBatch]) -> Callable[[Session], list[StoredBatch]]:
         """:meth:`add_readings` as a job for :meth:`run_group`."""
         return lambda s: [_add_batch(s, b) for b in batches]
+
+    def versions(self, engine_ids: Sequence[str]) -> dict[str, int]:
+        """Each engine's history version (its reading count). Read it BEFORE the history: the
+        history is then at least as new as the version says, never older."""
+        with self.db.sessions() as s:
+            return {e: int(v or 0) for e, v in s.connection().execute(_SQL_VERSIONS, {"ids": list(engine_ids)})}
 
     def history(self, engine_ids: Sequence[str], n: int) -> list[History]:
         """Each engine's latest ``n`` readings, oldest first."""

@@ -38,13 +38,16 @@ ReadingBatch = EngineSeries
 @dataclass(frozen=True)
 class StoredBatch:
     """What storing a :class:`ReadingBatch` did. ``previous_last_cycle`` is the engine's last cycle
-    before this batch (None for a new engine)."""
+    before this batch (None for a new engine). ``version`` is the engine's reading count after it
+    (``engines.n_readings``, read under the engine's row lock): the version of its history that
+    several writer processes compare (see :mod:`prognos.fleet.windows`)."""
 
     engine_id: str
     accepted: int
     duplicates: int
     last_cycle: int
     previous_last_cycle: int | None
+    version: int | None = None
 
 
 #: An engine's latest readings, oldest first (the same layout as :data:`ReadingBatch`).
@@ -69,6 +72,9 @@ class EngineScore:
     cycle: int
     prediction: PredictionRecord | None
     conditions: dict[str, AlertCondition | None]
+    # The history version (StoredBatch.version) the prediction was computed from: it is stored
+    # only if no other writer has committed readings of the engine since (None: no check).
+    basis: int | None = None
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,8 @@ class RetentionJob:
         self.store, self.days, self.keep_latest, self.interval_s = store, days, keep_latest, interval_s
         self.runs: list[RetentionResult] = []
         self._task: asyncio.Task[None] | None = None
+        # Several servers on one database: only the one this says yes to runs (fleet/leader.py).
+        self.should_run: Callable[[], bool] | None = None
 
     def start(self) -> None:
         if self._task is None:
@@ -78,6 +80,9 @@ class RetentionJob:
     async def _loop(self) -> None:
         while True:
             try:
+                if self.should_run is not None and not await asyncio.to_thread(self.should_run):
+                    await asyncio.sleep(self.interval_s)
+                    continue
                 keep = self.keep_latest() if callable(self.keep_latest) else self.keep_latest
                 result = await asyncio.to_thread(run_retention, self.store, self.days, keep)
                 self.runs.append(result)

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from prognos.errors import PrognosError
@@ -44,6 +44,18 @@ class Transactions:
         many concurrent requests share one fsync. A job that raises is rolled back alone; its
         exception is returned in its place (the others still commit). Raises only if the commit
         itself fails (then nothing of the group is stored)."""
+        for attempt in range(3):
+            try:
+                return self._run_group(jobs)
+            except OperationalError as exc:
+                # PostgreSQL ends one of two groups that lock the same engines in opposite order
+                # (deadlock_detected, 40P01); nothing of it was stored, so run it again.
+                if getattr(exc.orig, "sqlstate", None) not in ("40P01", "40001") or attempt == 2:
+                    raise
+                log.info("group commit aborted by %s; retrying", getattr(exc.orig, "sqlstate", None))
+        raise AssertionError("unreachable")
+
+    def _run_group(self, jobs: Sequence[Callable[[Session], Any]]) -> list[Any]:
         results: list[Any] = []
         with self.db.writing(), self.db.write_sessions.begin() as session:
             for job in jobs:

@@ -27,6 +27,7 @@ class WindowCache:
         self.misses = 0
         self._data: OrderedDict[str, History] = OrderedDict()
         self._commits: dict[str, int] = {}
+        self._versions: dict[str, int] = {}  # engine -> version of the cached history (see committed)
         self._lock = threading.Lock()
 
     def resize(self, rows: int) -> None:
@@ -50,13 +51,22 @@ class WindowCache:
             self._data.move_to_end(engine_id)
             return h
 
-    def fill(self, h: History, generation: int) -> None:
+    def version(self, engine_id: str) -> int | None:
+        """The version (``StoredBatch.version``) of the cached history of ``engine_id``, if known."""
+        with self._lock:
+            return self._versions.get(engine_id)
+
+    def fill(self, h: History, generation: int, version: int | None = None) -> None:
         """Cache ``h`` (read from the database) unless a commit touched its engine since
-        ``generation`` was taken."""
+        ``generation`` was taken. ``version``: read before ``h`` (so ``h`` is at least that new)."""
         with self._lock:
             if self._commits.get(h.engine_id, 0) != generation or len(h) > self.rows:
                 return
             self._put(h)
+            if version is None:
+                self._versions.pop(h.engine_id, None)
+            else:
+                self._versions[h.engine_id] = version
 
     def committed(self, batches: Sequence[ReadingBatch], stored: Sequence[StoredBatch]) -> None:
         """Fold committed batches in (call in commit order). ``stored`` says what the database held
@@ -69,10 +79,20 @@ class WindowCache:
                 if old is None:
                     continue
                 cached_last = int(old.cycles[-1]) if len(old) else None
-                if cached_last != st.previous_last_cycle:
+                cached_version = self._versions.get(b.engine_id)
+                if st.version is not None and cached_version is not None:
+                    # Several writer processes (gateways on one PostgreSQL): the cache is current
+                    # only if nobody else committed readings of this engine since it was filled.
+                    stale = cached_version != st.version - st.accepted
+                else:
+                    stale = cached_last != st.previous_last_cycle
+                if stale:
                     del self._data[b.engine_id]
+                    self._versions.pop(b.engine_id, None)
                 else:
                     self._put(_merge(old, b, self.rows))
+                    if st.version is not None:
+                        self._versions[b.engine_id] = st.version
 
     def _put(self, h: History) -> None:
         self._data[h.engine_id] = h

@@ -130,6 +130,9 @@ class Monitoring:
     async def _drift_loop(self, service: PredictionService) -> None:
         while True:
             await asyncio.sleep(self.settings.drift_interval_s)
+            leads = getattr(self.fleet, "runs_scheduled_jobs", None)  # several servers: one judges drift
+            if leads is not None and not await asyncio.to_thread(leads):
+                continue
             try:
                 report = await self.drift_check(service)
                 if report.detected:
