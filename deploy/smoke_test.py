@@ -72,6 +72,11 @@ class Engine:
             return ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]
         return []
 
+    def force_remove(self, name: str) -> None:
+        """Remove a container now, whatever its state (docker's rm has no stop timeout option)."""
+        timeout = ["-t", "0"] if Path(self.name).name == "podman" else []
+        subprocess.run([*self.base, "rm", "-f", *timeout, name], capture_output=True)
+
     def __call__(self, *args: str, check: bool = True, timeout: float = 120) -> str:
         cp = subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=timeout)
         if check and cp.returncode != 0:
@@ -163,7 +168,7 @@ class Container:
         return peak, oom
 
     def remove(self) -> None:
-        subprocess.run([*self.engine.base, "rm", "-f", "-t", "0", self.name], capture_output=True)
+        self.engine.force_remove(self.name)
 
 
 # ---- test data -----------------------------------------------------------------------------------

@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> None:
         if prom is not None:
             prom.terminate()
             prom.wait(timeout=30)
-        subprocess.run([*engine.base, "rm", "-f", "-t", "5", name], capture_output=True)
+        engine.force_remove(name)
         if pg is not None:
             pg.stop()
         shutil.rmtree(work, ignore_errors=True)
