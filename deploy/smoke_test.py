@@ -78,7 +78,10 @@ class Engine:
         subprocess.run([*self.base, "rm", "-f", *timeout, name], capture_output=True)
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 120) -> str:
-        cp = subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=timeout)
+        try:
+            cp = subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise SmokeFailure(f"{self.name} {' '.join(args[:3])}...: no answer in {timeout:.0f} s") from None
         if check and cp.returncode != 0:
             raise SmokeFailure(f"{self.name} {' '.join(args[:3])}...: exit {cp.returncode}\n{cp.stderr.strip()}")
         return cp.stdout.strip()
