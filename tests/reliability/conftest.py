@@ -26,6 +26,12 @@ from tests.integration.conftest_pg import PG_BIN, PostgresServer, postgres_unava
 
 ADMIN = "reliability-admin-token"
 
+# The default run (make test, CI) keeps this directory within a few minutes on 2 cores; the heavy
+# cases (a 40 MB upload, kill -9 on both databases, a full disk, 30 reloads) run with
+# PROGNOS_RELIABILITY_FULL=1, and PROGNOS_FUZZ_BUDGET multiplies the fuzzing budgets.
+FULL = os.environ.get("PROGNOS_RELIABILITY_FULL") == "1"
+heavy = pytest.mark.skipif(not FULL, reason="heavy reliability case: set PROGNOS_RELIABILITY_FULL=1")
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.reliability.conftest import Served, serve
+from tests.reliability.conftest import Served, heavy, serve
 
 MB = 2**20
 
@@ -88,6 +88,7 @@ def _probe_health(server: Served, stop: threading.Event, latencies: list[float])
             time.sleep(0.01)
 
 
+@heavy
 def test_health_stays_fast_during_a_40_mb_upload_of_real_readings(tmp_path: Path, tiny_bundle: Path,
                                                                   cmapss: Path) -> None:
     data = _real_readings_file(cmapss, 40 * MB)

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.reliability.conftest import RestartablePostgres, Served, long_readings, serve
+from tests.reliability.conftest import RestartablePostgres, Served, heavy, long_readings, serve
 
 
 @dataclass
@@ -145,6 +145,7 @@ def test_postgresql_stopped_for_15_s_during_ingestion(tmp_path: Path, tiny_bundl
     assert predict.status_code == 200  # predictions never needed the database
 
 
+@heavy
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_every_acknowledged_reading_survives_kill_9(tmp_path: Path, tiny_bundle: Path, database: str,
                                                     request: pytest.FixtureRequest) -> None:
@@ -184,6 +185,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
+@heavy
 def test_a_full_disk_answers_503_and_recovers(tmp_path: Path, tiny_bundle: Path, small_disk: Path) -> None:
     rows = long_readings(tiny_bundle, 500)
     with serve(tmp_path, tiny_bundle, rate_limit_per_s="0", data_dir=str(small_disk / "state"),
