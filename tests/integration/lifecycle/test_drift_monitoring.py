@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from prognos.bundle import read_bundle
 from prognos.data.schema import MEASUREMENT_FIELDS
@@ -141,27 +140,11 @@ def _synthetic_file(tmp_path: Path) -> Path:
 # --- the must-show on C-MAPSS -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def fd001_bundle(cmapss: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small FD001 model (2 members, 1 epoch, a narrow CNN): its reference profile is what matters."""
-    pytest.importorskip("torch")
-    from prognos.data.cmapss import load_subset
-    from prognos.training.config import TrainConfig
-    from prognos.training.run import train_bundle_from_readings
-
-    subset = load_subset(cmapss, "FD001", with_test=False)
-    cfg = TrainConfig(model="cnn", model_params={"cnn": {"channels": 8, "layers": 1, "hidden": 16}}, folds=2,
-                      epochs=1, patience=1, batch_size=1024, holdout=0.0, threads=2)
-    out = tmp_path_factory.mktemp("fd001") / "bundle"
-    train_bundle_from_readings(subset.train, "FD001", out, cfg, has_test_truth=True, log=lambda m: None)
-    return out
-
-
 def test_an_fd001_model_flags_fd002_and_fd003_but_not_fd001(fd001_bundle: Path, cmapss: Path, tmp_path: Path
                                                             ) -> None:
     from prognos.data.cmapss import load_readings
     from prognos.lifecycle.drift import DriftThresholds, compute_drift, sample_from_readings
-    from prognos.lifecycle.profile import load_reference
+    from prognos.reference import load_reference
     from prognos.serving.predictor import Predictor
 
     predictor = Predictor.from_path(fd001_bundle)
