@@ -151,7 +151,8 @@ def _number(v: Any, where: str) -> float:
     try:
         f = float(v)
     except OverflowError:  # an integer beyond float range: 1 followed by 400 zeros
-        raise ValidationError(f"{where}: an integer of {v.bit_length()} bits is not a finite number") from None
+        bits = v.bit_length() if isinstance(v, int) else 0
+        raise ValidationError(f"{where}: an integer of {bits} bits is not a finite number") from None
     if not math.isfinite(f):
         raise ValidationError(f"{where}: {v!r} is not a finite number")
     return f

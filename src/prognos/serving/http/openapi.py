@@ -95,7 +95,7 @@ def document_errors(app: FastAPI, extra: dict[tuple[str, str], set[int]] | None 
                 if operation is None:
                     continue
                 responses = operation.setdefault("responses", {})
-                statuses = _statuses(route, operation) | (extra or {}).get((method, route.path_format), set())
+                statuses = _statuses(route, operation) | (extra or {}).get((method, str(route.path_format)), set())
                 for status in sorted(statuses):
                     if status < 400:
                         responses.setdefault(str(status), {"description": "success",

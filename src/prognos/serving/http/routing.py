@@ -10,7 +10,7 @@ the fleet maps a database outage to 503).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi.routing import APIRoute
@@ -48,7 +48,7 @@ class PrognosRoute(APIRoute):
         """The domain error ``exc`` stands for, or None to let it propagate (a bug: 500)."""
         return None
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def route_handler(request: Request) -> Response:
