@@ -94,28 +94,30 @@ def test_unknown_option(prognos, path, command) -> None:  # type: ignore[no-unty
     _one_usage_line(prognos(*path, "--no-such-option"), "No such option", "--no-such-option")
 
 
-@pytest.mark.parametrize(("path", "command"), LEAVES, ids=_ids(LEAVES))
+# Commands called bare would run: only those with a required parameter are called without arguments.
+REQUIRED = [(path, c) for path, c in LEAVES if any(p.required for p in c.params)]
+NUMERIC = [(path, c) for path, c in LEAVES if any(_kind(p) in (int, float) for p in c.params)]
+FORMATS = [(path, c) for path, c in LEAVES if any("--format" in p.opts for p in c.params)]
+
+
+def test_each_kind_of_mistake_has_commands_to_try() -> None:
+    assert len(REQUIRED) >= 5 and len(NUMERIC) >= 5 and len(FORMATS) >= 3
+
+
+@pytest.mark.parametrize(("path", "command"), REQUIRED, ids=_ids(REQUIRED))
 def test_missing_required(prognos, path, command) -> None:  # type: ignore[no-untyped-def]
-    required = [p for p in command.params if p.required]
-    if not required:
-        pytest.skip("no required parameter (called bare, it would run)")
     _one_usage_line(prognos(*path), "Missing")
 
 
-@pytest.mark.parametrize(("path", "command"), LEAVES, ids=_ids(LEAVES))
+@pytest.mark.parametrize(("path", "command"), NUMERIC, ids=_ids(NUMERIC))
 def test_malformed_numbers(prognos, path, command) -> None:  # type: ignore[no-untyped-def]
-    numeric = [p for p in command.params if _kind(p) in (int, float)]
-    if not numeric:
-        pytest.skip("no numeric parameter")
-    for param in numeric:
+    for param in [p for p in command.params if _kind(p) in (int, float)]:
         args = [*param.opts[:1], "many"] if param.param_type_name == "option" else ["many"]
         _one_usage_line(prognos(*path, *args), "Invalid value")
 
 
-@pytest.mark.parametrize(("path", "command"), LEAVES, ids=_ids(LEAVES))
+@pytest.mark.parametrize(("path", "command"), FORMATS, ids=_ids(FORMATS))
 def test_unknown_format(prognos, path, command) -> None:  # type: ignore[no-untyped-def]
-    if not any("--format" in p.opts for p in command.params):
-        pytest.skip("no --format option")
     args = [a for p in command.params if p.required and p.param_type_name == "option"
             for a in (p.opts[0], _placeholder(p))]
     args += [_placeholder(p) for p in command.params if p.required and p.param_type_name == "argument"]
