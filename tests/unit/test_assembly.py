@@ -33,10 +33,16 @@ def test_sagemaker_mode_is_the_service_alone(tmp_path: Path, tiny_bundle: Path) 
     assert app.fleet is None and app.hooks == ServerHooks()
 
 
-@pytest.mark.parametrize("role", ["inference", "gateway"])
-def test_scale_out_roles_say_they_are_not_available_yet(role: str, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=f"role {role} is not available yet"):
-        build_app(get_settings(data_dir=tmp_path), role=role)
+def test_the_inference_role_is_the_service_without_fleet_or_database(tmp_path: Path, tiny_bundle: Path) -> None:
+    app = build_app(get_settings(data_dir=tmp_path, bundle=tiny_bundle), role="inference")
+    assert app.fleet is None and app.hooks == ServerHooks() and not (tmp_path / "prognos.db").exists()
+
+
+def test_the_gateway_loads_no_model_and_takes_inference_only(tmp_path: Path, tiny_bundle: Path) -> None:
+    with pytest.raises(ConfigError, match="loads no model"):
+        build_app(get_settings(data_dir=tmp_path, bundle=tiny_bundle), role="gateway")
+    with pytest.raises(ConfigError, match="--inference is only for --role gateway"):
+        build_app(get_settings(data_dir=tmp_path, bundle=tiny_bundle), inference=["127.0.0.1:1"])
 
 
 def test_bad_role_and_both_bundle_and_model_are_config_errors(tmp_path: Path, tiny_bundle: Path) -> None:
