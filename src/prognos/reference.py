@@ -52,6 +52,7 @@ __all__ = [
     "Distribution",
     "LifeStages",
     "MatchedDistribution",
+    "OutdatedProfileError",
     "ReferenceDistribution",
     "ReferenceProfile",
     "load_reference",
@@ -65,6 +66,10 @@ _N_QUANTILES = 101
 _PSI_BINS = 10
 _HIST_BINS = 40
 _N_STAGES = 8
+
+
+class OutdatedProfileError(ValueError):
+    """A profile of an older format that drift can no longer judge by (retrain the model)."""
 
 
 class ReferenceDistribution(Protocol):
@@ -290,7 +295,7 @@ class ReferenceProfile:
     def from_dict(cls, d: Mapping[str, Any]) -> ReferenceProfile:
         fmt = d.get("format")
         if fmt in _OLD_FORMATS:
-            raise ValueError(f"reference profile format {fmt!r} has no life stages: drift would be judged "
+            raise OutdatedProfileError(f"reference profile format {fmt!r} has no life stages: drift would be judged "
                              "against all training windows and flag any young fleet; retrain the model "
                              "to monitor drift")
         if fmt != PROFILE_FORMAT:
@@ -364,5 +369,7 @@ def load_reference(bundle: Bundle) -> ReferenceProfile | None:
     path = Path(bundle.path) / REFERENCE_FILE
     try:
         return ReferenceProfile.from_dict(json.loads(path.read_text()))
+    except OutdatedProfileError as exc:
+        raise BundleError(f"{path}: {exc}") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BundleError(f"{path}: unreadable reference profile: {exc}") from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,3 +160,22 @@ def test_the_reference_profile_sits_below_training_and_lifecycle() -> None:
     assert not {m for m in training if m.startswith("prognos.lifecycle")}
     below = {m.split(".")[1] for m in imports.findall((src / "reference.py").read_text())}
     assert below <= {"errors", "bundle", "data", "features"}, below
+
+
+def test_a_bundle_with_a_format_1_profile_is_refused_with_a_reason(tiny_bundle: Path, tmp_path: Path) -> None:
+    from prognos.bundle import read_bundle, write_bundle
+    from prognos.errors import BundleError
+    from prognos.reference import REFERENCE_FILE, load_reference
+
+    b = read_bundle(tiny_bundle)
+    data = json.loads((b.path / REFERENCE_FILE).read_text())
+    for key in ("stages", "by_stage"):
+        data.pop(key)
+    data["format"] = "prognos.reference/1"  # what bundles trained before life stages carry
+    m = b.manifest
+    old = write_bundle(tmp_path / "old", onnx_path=b.model_path, pipeline=b.pipeline, calibration=b.calibration,
+                       dataset=m.dataset, model=m.model, validation_metrics=m.validation_metrics,
+                       training_seconds=m.training_seconds, extra_files={REFERENCE_FILE: json.dumps(data)})
+    with pytest.raises(BundleError, match=r"format 'prognos.reference/1' has no life stages.*retrain") as err:
+        load_reference(old)
+    assert "unreadable" not in str(err.value)

@@ -249,8 +249,8 @@ def compute_drift(reference: ReferenceProfile | None, sample: DriftSample, thres
         status = "ok"
         message = f"{n_drifted} of {len(feats)} model features drifted (< {need})"
     if status != "insufficient":
-        message += (" vs training engines at the same life stages" if stratified
-                    else " vs all training windows (life stages unknown)")
+        message += (" (vs training engines at the same life stages)" if stratified
+                    else " (vs all training windows: life stages unknown)")
     return DriftReport(status, message, model_version, len(sample), sample.source, t, feats, raw, pred,
                        n_drifted, need, n_engines=n_engines, stratified=stratified,
                        stages=_stages(reference, sample, at, t) if stratified else [])
