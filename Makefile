@@ -22,11 +22,12 @@ demo: install
 	PROGNOS_DATA_DIR="$${PROGNOS_DATA_DIR:-$(CURDIR)/.prognos}" $(BIN)/prognos demo $(ARGS)
 
 test: install
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks deploy
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks deploy
 	$(BIN)/mypy
 
 bench: install

@@ -32,7 +32,8 @@ class RegimeModel:
             return np.zeros(len(settings), dtype=np.int64)
         z = (settings - self.mean) / self.scale
         d = ((z[:, None, :] - self.centroids[None, :, :]) ** 2).sum(-1)
-        return np.argmin(d, axis=1)
+        nearest: np.ndarray = np.argmin(d, axis=1)
+        return nearest
 
     def to_dict(self) -> dict[str, object]:
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist(), "centroids": self.centroids.tolist()}

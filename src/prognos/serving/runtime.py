@@ -45,4 +45,5 @@ class FakeRuntime:
 
     def run(self, x: np.ndarray) -> np.ndarray:
         self.calls += 1
-        return np.clip(self.cap / 2 - self.slope * x[:, -1, :].mean(axis=1), 0.0, self.cap)
+        rul: np.ndarray = np.clip(self.cap / 2 - self.slope * x[:, -1, :].mean(axis=1), 0.0, self.cap)
+        return rul

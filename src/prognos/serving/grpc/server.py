@@ -351,5 +351,5 @@ def add_port(server: grpc.aio.Server, host: str, port: int, tls: tuple[bytes, by
         raise ConfigError(f"grpc_port (PROGNOS_GRPC_PORT): cannot listen on {address}: {exc}") from None
     if bound == 0:
         raise ConfigError(f"grpc_port (PROGNOS_GRPC_PORT): cannot listen on {address}")
-    return bound
+    return int(bound)
 
