@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,14 @@ import numpy as np
 from prognos.config import Settings
 from prognos.data.cmapss import parse_readings_text
 from prognos.data.schema import MEASUREMENT_FIELDS
-from prognos.data.validation import ENGINE_ID_PATTERN, ReadingSpec, ValidSequence, check_engine_id, validate_sequence
+from prognos.data.validation import (
+    ENGINE_ID_PATTERN,
+    ReadingSpec,
+    ValidSequence,
+    check_engine_id,
+    check_values,
+    validate_sequence,
+)
 from prognos.errors import NotFoundError, PrognosError, ValidationError
 from prognos.fleet.alerts import AlertRules
 from prognos.fleet.committer import GroupCommitter
@@ -90,8 +97,11 @@ class Ingestor:
 
     def parse_file(self, text: str, source: str, *, engine_prefix: str = "", engine_id: str | None = None
                    ) -> list[ReadingBatch]:
-        """C-MAPSS text or CSV -> one batch per engine, each through the one validator.
-        ``engine_id`` maps a single-engine file onto that engine."""
+        """C-MAPSS text or CSV -> one batch per engine. One file-validation path, the one
+        ``prognos predict --file`` takes: the parser checks numbers, finiteness and cycle order
+        (naming the line); :func:`~prognos.data.validation.check_values` checks the model's
+        fields and ranges on the whole array at once (naming the row); the engine-id rule names
+        the engine. ``engine_id`` maps a single-engine file onto that engine."""
         readings = parse_readings_text(text, source)
         engines = list(readings.engines())
         if engine_id is not None and len(engines) != 1:
@@ -100,10 +110,10 @@ class Ingestor:
         spec = self.spec()
         batches = []
         for e in engines:
-            rows = [_reading_dict(int(c), v) for c, v in zip(e.cycles, e.values, strict=True)]
             eid = engine_id if engine_id is not None else f"{engine_prefix}{e.engine_id}"
-            batches.append(self.validate(eid, rows, f"{source}: engine {e.engine_id}",
-                                         replace(spec, max_readings=max(len(rows), spec.max_readings))))
+            check_engine_id(eid, f"{source}: engine {e.engine_id}")
+            check_values(e.values, spec, f"{source}: engine {e.engine_id}")
+            batches.append(ReadingBatch(eid, e.cycles, e.values))
         return batches
 
     # ------------------------------------------------------------------ ingestion
@@ -217,8 +227,3 @@ class Ingestor:
         except Exception as err:  # the 422 must still reach the client
             log.exception("recording a %s alert failed: %s", kind, err)
 
-
-def _reading_dict(cycle: int, values: np.ndarray) -> dict[str, Any]:
-    d: dict[str, Any] = {"cycle": cycle}
-    d.update({f: float(v) for f, v in zip(MEASUREMENT_FIELDS, values, strict=True) if not np.isnan(v)})
-    return d

@@ -41,6 +41,7 @@ from prognos.lifecycle.ports import FleetPort, GroundTruth, ModelAlert
 from prognos.reference import ReferenceProfile, load_reference
 from prognos.serving.hooks import ServerHooks
 from prognos.serving.http.auth import Principal, Role, require
+from prognos.serving.http.responses import JsonResponse
 from prognos.serving.http.routing import PrognosRoute
 
 if TYPE_CHECKING:
@@ -238,9 +239,7 @@ class FailureRequest(BaseModel):
 
 
 def _json(body: Any, status_code: int = 200) -> Response:
-    import json
-
-    return Response(json.dumps(body, separators=(",", ":")), status_code=status_code, media_type="application/json")
+    return JsonResponse(body, status_code)  # the one JSON response class of the REST API
 
 
 _Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]

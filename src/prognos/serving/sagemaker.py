@@ -26,6 +26,7 @@ from starlette.responses import Response
 from prognos.config import Settings
 from prognos.errors import ValidationError
 from prognos.serving.http.errors import install_error_handlers
+from prognos.serving.http.responses import JsonResponse
 from prognos.serving.http.schemas import BatchPredictRequest, PredictRequest
 from prognos.serving.service import PredictionService
 
@@ -127,6 +128,6 @@ def create_sagemaker_app(settings: Settings, service: PredictionService) -> Fast
         if "text/csv" in request.headers.get("accept", ""):
             return _csv_response(served)
         body_out: Any = {"responses": served} if batch else served[0]
-        return Response(json.dumps(body_out, separators=(",", ":")), media_type="application/json")
+        return JsonResponse(body_out)
 
     return app
