@@ -48,6 +48,7 @@ class Leadership:
             try:
                 if self._conn is not None:
                     self._conn.execute(text("SELECT 1"))  # still ours? (a dropped connection lost the lock)
+                    self._conn.commit()  # no transaction left open (the advisory lock is the session's)
                     return True
                 conn = self.engine.connect()
                 got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar())

@@ -130,6 +130,10 @@ class MqttSubscriber:
     settings: Settings
     ingestor: _Ingestor
     max_attempts_unexpected: int = 5
+    # Messages ingested at once. The broker may deliver far more unacknowledged messages than
+    # that; the rest wait here in arrival order, so each reading is scored soon after it is stored
+    # instead of every reading being stored first and scored last.
+    max_concurrent: int = 64
     counters: MqttCounters = field(default_factory=MqttCounters)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -141,6 +145,7 @@ class MqttSubscriber:
         self._session = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._admit: asyncio.Semaphore | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -209,6 +214,12 @@ class MqttSubscriber:
         task.add_done_callback(self._tasks.discard)
 
     async def _handle(self, topic: str, payload: bytes, slot: _Slot) -> None:
+        if self._admit is None:
+            self._admit = asyncio.Semaphore(self.max_concurrent)
+        async with self._admit:
+            await self._ingest(topic, payload, slot)
+
+    async def _ingest(self, topic: str, payload: bytes, slot: _Slot) -> None:
         delay, attempt = float(self.settings.mqtt_reconnect_min_s) / 4, 0
         while True:
             attempt += 1
