@@ -50,6 +50,9 @@ __all__ = ["ENGINE_ID_PATTERN", "Ingestor", "check_engine_id"]
 
 log = logging.getLogger("prognos.fleet")
 
+_SCORE_SLICE = 32  # engines scored per step of a multi-engine ingest (an upload)
+
+
 @dataclass(frozen=True)
 class _Scored:
     predictions: list[PredictionRecord] = field(default_factory=list)
@@ -133,9 +136,17 @@ class Ingestor:
 
     async def ingest_batches(self, batches: Sequence[ReadingBatch]) -> IngestResult:
         stored = await self.writer.add_readings(batches)  # committed when this returns
-        scored = await self._score([s for s in stored if s.accepted])
+        accepted = [s for s in stored if s.accepted]
+        predictions: list[PredictionRecord] = []
+        error = None
+        # A file of a thousand engines is scored a slice at a time: each slice's event-loop work
+        # (windows, alert rules) stays short, so /health and predictions are answered in between.
+        for i in range(0, len(accepted), _SCORE_SLICE):
+            scored = await self._score(accepted[i:i + _SCORE_SLICE])
+            predictions.extend(scored.predictions)
+            error = error or scored.error
         return IngestResult(sum(s.accepted for s in stored), sum(s.duplicates for s in stored), stored,
-                            scored.predictions, scored.error)
+                            predictions, error)
 
     # ------------------------------------------------------------------ scoring + alerts
     async def _score(self, stored: Sequence[StoredBatch]) -> _Scored:
