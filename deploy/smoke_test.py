@@ -75,7 +75,8 @@ class Engine:
     def force_remove(self, name: str) -> None:
         """Remove a container now, whatever its state (docker's rm has no stop timeout option)."""
         timeout = ["-t", "0"] if Path(self.name).name == "podman" else []
-        subprocess.run([*self.base, "rm", "-f", *timeout, name], capture_output=True)
+        # -v: also the anonymous volume the image's VOLUME gets when nothing is mounted there
+        subprocess.run([*self.base, "rm", "-f", "-v", *timeout, name], capture_output=True)
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 120) -> str:
         try:
