@@ -94,9 +94,10 @@ def _fleet_rows(bundle: Path, engines: int, history: int, rounds: int, seed: int
         e = base[i % len(base)]
         start = int(rng.integers(0, len(e.cycles) - n + 1))
         values[i] = e.values[start:start + n] * (1 + rng.normal(0, 1e-4, size=(n, e.values.shape[1])))
-    for name, (lo, hi) in ranges.items():  # the noise must not push a reading out of range (422)
+    for name, (lo, hi) in ranges.items():  # the noise (and rounding) must not push a reading out of range (422)
         j = MEASUREMENT_FIELDS.index(name)
-        values[:, :, j] = np.clip(values[:, :, j], lo, hi)
+        margin = 1e-3 * (hi - lo)
+        values[:, :, j] = np.clip(values[:, :, j], lo + margin, hi - margin)
     cycles = np.tile(np.arange(1, n + 1), (engines, 1))
     return ids, cycles, values
 
@@ -131,11 +132,17 @@ def _wait_current(url: str, ids: list[str], last_cycle: int, timeout_s: float = 
 
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     deadline = time.monotonic() + timeout_s
+    last_n, last_change = -1, time.monotonic()
     with psycopg.connect(dsn, autocommit=True) as conn:
         while True:
-            n = conn.execute("SELECT count(*) FROM engines WHERE predicted_cycle = %s", (last_cycle,)).fetchone()
-            if (n is not None and n[0] >= len(ids)) or time.monotonic() > deadline:
+            row = conn.execute("SELECT count(*) FROM engines WHERE predicted_cycle = %s", (last_cycle,)).fetchone()
+            n = 0 if row is None else int(row[0])
+            if n != last_n:
+                last_n, last_change = n, time.monotonic()
+            if n >= len(ids) or time.monotonic() > deadline:
                 return time.monotonic()
+            if time.monotonic() - last_change > 15:  # stuck (a refused reading): report the share current
+                return last_change
             time.sleep(0.2)
 
 
