@@ -87,6 +87,12 @@ class MlflowTracker:
     def on_epoch(self, r: EpochReport) -> None:
         """Record one epoch (train loss in (RUL/cap)², validation RMSE in cycles)."""
         now = _ms()
+        if r.stage == "student":  # the distilled network: its RMSE is against the teacher, not the truth
+            self._epochs.rows += [
+                ("student/train_loss", r.train_loss, now, r.epoch),
+                ("student/rmse_vs_teacher", r.val_rmse, now, r.epoch),
+            ]
+            return
         self._epochs.rows += [
             (f"member_{r.member}/train_loss", r.train_loss, now, r.epoch),
             (f"member_{r.member}/val_rmse", r.val_rmse, now, r.epoch),

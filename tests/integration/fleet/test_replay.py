@@ -56,7 +56,8 @@ def test_cmapss_fd001_training_engine_raises_a_critical_alert_before_failure(
     train = load_subset(cmapss, "FD001", with_test=False).train
     held_out = "1"
     others = {str(e) for e in set(train.engine_ids.tolist())} - {held_out}
-    cfg = TrainConfig(model="tcn", folds=2, epochs=8, patience=8, holdout=0.0, threads=2, seed=0)
+    cfg = TrainConfig(model="tcn", folds=2, epochs=8, patience=8, holdout=0.0, threads=2, seed=0,
+                      serve="ensemble")  # about alerts, not the student: skip distillation
     bundle = tmp_path / "fd001"
     train_bundle_from_readings(train.select(others), "FD001", bundle, cfg, log=lambda m: None)
     service = PredictionService(fleet_settings, load_predictor(bundle, fleet_settings))

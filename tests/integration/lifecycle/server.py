@@ -40,7 +40,9 @@ def clean_env(workdir: Path, **extra: str) -> dict[str, str]:
     """The environment of a prognos process: none of the caller's PROGNOS_/AWS_ settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PROGNOS_", "AWS_"))}
     env.update(PROGNOS_DATA_DIR=str(workdir / "data"), PROGNOS_LOG_SAMPLE_RATE="0", PROGNOS_SHUTDOWN_GRACE_S="5",
-               PROGNOS_ADMIN_TOKEN=ADMIN_TOKEN, PROGNOS_LOG_JSON="false")
+               PROGNOS_ADMIN_TOKEN=ADMIN_TOKEN, PROGNOS_LOG_JSON="false",
+               # these tests drive anonymous predict load; the per-address limit is tested in tests/reliability
+               PROGNOS_ANONYMOUS_RATE_LIMIT_PER_S="100000", PROGNOS_ANONYMOUS_RATE_LIMIT_BURST="100000")
     env.update(extra)
     return env
 

@@ -35,7 +35,8 @@ def v2_bundle(synthetic_readings, tmp_path_factory: pytest.TempPathFactory) -> P
     from prognos.training.run import train_bundle_from_readings
 
     out = tmp_path_factory.mktemp("v2") / "v2"
-    cfg = TrainConfig(model="tcn", folds=2, epochs=2, patience=2, window=20, holdout=0.0, threads=1, seed=1)
+    cfg = TrainConfig(model="tcn", folds=2, epochs=2, patience=2, window=20, holdout=0.0, threads=1, seed=1,
+                      serve="ensemble")
     train_bundle_from_readings(synthetic_readings, "SYNTH", out, cfg, log=lambda m: None)
     return out
 
@@ -72,7 +73,9 @@ def _serve(workdir: Path, loc: RegistryLocation, *args: str) -> tuple[subprocess
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PROGNOS_", "AWS_"))}
     env.update(PROGNOS_DATA_DIR=str(workdir / "data"), PROGNOS_REGISTRY_DIR=loc.url, PROGNOS_REGISTRY_POLL_S="0.1",
-               PROGNOS_LOG_SAMPLE_RATE="0", PROGNOS_SHUTDOWN_GRACE_S="5", **loc.env)
+               PROGNOS_LOG_SAMPLE_RATE="0", PROGNOS_SHUTDOWN_GRACE_S="5", **loc.env,
+               # anonymous predict load; the per-address limit itself is tested in tests/reliability
+               PROGNOS_ANONYMOUS_RATE_LIMIT_PER_S="100000", PROGNOS_ANONYMOUS_RATE_LIMIT_BURST="100000")
     log = workdir / "serve.log"
     with open(log, "wb") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "prognos.cli", "serve", "--http-port", str(port),

@@ -154,4 +154,5 @@ def test_cli_train_tracks_when_the_uri_is_set(tmp_path: Path, monkeypatch: pytes
     exp = client.get_experiment_by_name("prognos-cli")
     (run,) = client.search_runs([exp.experiment_id])
     assert len(client.get_metric_history(run.info.run_id, "member_1/val_rmse")) == 2  # one point per epoch
+    assert client.get_metric_history(run.info.run_id, "student/rmse_vs_teacher")  # the served student, apart
     assert run.data.tags["prognos.bundle_version"] == read_bundle(tmp_path / "bundle").version
