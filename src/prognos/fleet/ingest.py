@@ -154,7 +154,8 @@ class Ingestor:
             return _Scored()
         spec = self.spec()
         try:
-            histories = await self._histories([s.engine_id for s in stored])
+            bases: dict[str, int | None] = {}
+            histories = await self._histories([s.engine_id for s in stored], bases)
         except Exception as exc:  # the readings are committed: a failed read must not turn the 2xx into an error
             log.warning("ingested without scoring (reading the history failed): %s", exc)
             return _Scored([], "scoring skipped: the stored history could not be read")
@@ -170,7 +171,7 @@ class Ingestor:
             log.exception("prediction after ingest failed: %s", exc)
         scores = [EngineScore(h.engine_id, int(h.cycles[-1]), predictions.get(h.engine_id),
                               self.rules.evaluate(h, spec, predictions.get(h.engine_id)),
-                              self.windows.version(h.engine_id))
+                              bases.get(h.engine_id))
                   for h in histories if len(h)]
         try:
             changes = await self.writer.save_scores(scores)
@@ -181,11 +182,14 @@ class Ingestor:
             self.notifier.notify(change)
         return _Scored([predictions[h.engine_id] for h in histories if h.engine_id in predictions], error)
 
-    async def _histories(self, engine_ids: Sequence[str]) -> list[History]:
+    async def _histories(self, engine_ids: Sequence[str], bases: dict[str, int | None] | None = None
+                         ) -> list[History]:
         """The engines' latest readings: from the window cache, else read (and cached)."""
         n = self.history_length()
         self.windows.resize(n)
         found = {e: h for e in engine_ids if (h := self.windows.get(e)) is not None}
+        if bases is not None:  # each history's version, taken with it (a commit may land during the reads below)
+            bases.update({e: self.windows.version(e) for e in found})
         missing = [e for e in engine_ids if e not in found]
         if missing:
             generations = {e: self.windows.generation(e) for e in missing}
@@ -193,6 +197,8 @@ class Ingestor:
             for h in await asyncio.to_thread(self.store.history, missing, n):
                 found[h.engine_id] = h
                 self.windows.fill(h, generations[h.engine_id], versions.get(h.engine_id))
+                if bases is not None:
+                    bases[h.engine_id] = versions.get(h.engine_id)
         return [found[e] for e in engine_ids]
 
     async def _predict(self, histories: Sequence[History]) -> dict[str, PredictionRecord]:

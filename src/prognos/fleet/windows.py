@@ -36,6 +36,7 @@ class WindowCache:
             if rows != self.rows:
                 self.rows = rows
                 self._data.clear()
+                self._versions.clear()
 
     def generation(self, engine_id: str) -> int:
         with self._lock:
@@ -61,6 +62,7 @@ class WindowCache:
         ``generation`` was taken. ``version``: read before ``h`` (so ``h`` is at least that new)."""
         with self._lock:
             if self._commits.get(h.engine_id, 0) != generation or len(h) > self.rows:
+                self._versions.pop(h.engine_id, None)
                 return
             self._put(h)
             if version is None:
@@ -98,6 +100,7 @@ class WindowCache:
         self._data[h.engine_id] = h
         self._data.move_to_end(h.engine_id)
         while len(self._data) > self.max_engines:
+            self._versions.pop(next(iter(self._data)), None)
             self._data.popitem(last=False)
 
 
