@@ -98,3 +98,21 @@ def test_sigkill_of_a_replica_under_load_fails_no_prediction(tier: tuple[Proc, P
     assert final["retried"] >= 0
     version = {v for _, v in seen}
     assert version == set(final["model_versions"]), "every answer names the model version that produced it"
+
+
+def test_503_with_retry_after_only_when_no_replica_can_serve(tier: tuple[Proc, Proc, Proc], tiny_bundle: Path
+                                                              ) -> None:
+    first, second, gateway = tier
+    body = {"engine_id": "e-1", "sensor_data": readings(tiny_bundle, 30, engine=1)}
+    with gateway.client() as c:
+        assert c.post("/api/v1/predict", json=body).status_code == 200
+        first.kill()
+        assert c.post("/api/v1/predict", json=body).status_code == 200  # the other replica answers
+        second.kill()
+        r = c.post("/api/v1/predict", json=body)
+        assert r.status_code == 503, r.text
+        assert int(r.headers["Retry-After"]) >= 1
+        assert "no inference replica can serve" in r.json()["detail"]
+        bad = c.post("/api/v1/predict", json={"engine_id": "e-1", "sensor_data": [{"cycle": 1}]})
+        assert bad.status_code == 422  # bad input is still the caller's error, judged on the gateway
+        wait_for(lambda: c.get("/ready").status_code == 503, "the gateway to report not ready")
