@@ -134,24 +134,6 @@ class Settings(BaseSettings):
     inference_timeout_s: float = Field(default=2.0, gt=0, description="deadline of one inference call (s)")
     inference_health_interval_s: float = Field(default=1.0, gt=0, description="replica health-check period (s)")
 
-    # --- scale-out: MQTT ingestion (fleet/mqtt.py) and the inference pool (serving/pool.py) --
-    mqtt_host: str = Field(default="127.0.0.1", description="MQTT broker host")
-    mqtt_port: int = Field(default=1883, ge=1, le=65535, description="MQTT broker port (8883 is usual with TLS)")
-    mqtt_username: str | None = Field(default=None, description="broker user name")
-    mqtt_password: str | None = Field(default=None, repr=False, description="broker password")
-    mqtt_tls: bool = Field(default=False, description="connect with TLS (system CAs unless mqtt_ca_file)")
-    mqtt_ca_file: Path | None = Field(default=None, description="CA bundle (PEM) that signed the broker's cert")
-    mqtt_cert_file: Path | None = Field(default=None, description="client certificate (PEM) for mutual TLS")
-    mqtt_key_file: Path | None = Field(default=None, description="client key (PEM) for mutual TLS")
-    mqtt_client_id: str = Field(default="prognos-ingest", min_length=1, description="the subscriber's session id")
-    mqtt_topic_prefix: str = Field(default="prognos", min_length=1, description="topics: PREFIX/engines/ID/readings")
-    mqtt_reconnect_min_s: int = Field(default=1, ge=1, description="first reconnect delay (s), doubled per try")
-    mqtt_reconnect_max_s: int = Field(default=30, ge=1, description="longest reconnect delay (s)")
-    inference_addresses: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="gateway role: gRPC inference replicas host:port, a,b")
-    inference_timeout_s: float = Field(default=2.0, gt=0, description="deadline of one inference call (s)")
-    inference_health_interval_s: float = Field(default=1.0, gt=0, description="replica health-check period (s)")
-
     @field_validator("alert_critical_rul")
     @classmethod
     def _alert_critical_below_warning(cls, v: float | None, info: object) -> float | None:
