@@ -33,6 +33,14 @@ FULL = os.environ.get("PROGNOS_RELIABILITY_FULL") == "1"
 heavy = pytest.mark.skipif(not FULL, reason="heavy reliability case: set PROGNOS_RELIABILITY_FULL=1")
 
 
+SUMMARY: list[str] = []  # lines the reliability tests report at the end of every run (CI's log shows them)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for line in SUMMARY:
+        terminalreporter.write_line(line)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

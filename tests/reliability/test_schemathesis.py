@@ -29,7 +29,7 @@ from schemathesis.checks import (  # noqa: E402
     status_code_conformance,
 )
 
-from tests.reliability.conftest import ADMIN, serve  # noqa: E402
+from tests.reliability.conftest import ADMIN, SUMMARY, serve  # noqa: E402
 
 EXAMPLES = max(1, int(12 * float(os.environ.get("PROGNOS_FUZZ_BUDGET", "1"))))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
@@ -55,8 +55,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Pa
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 _fuzz(operation, mode, server.url, headers, tally)
         assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200  # still alive
-    print(f"\nschemathesis: {len(operations)} operations, {tally.requests} requests, statuses "
-          f"{dict(sorted(tally.by_status.items()))}, {len(tally.failures)} failures")
+    SUMMARY.append(f"schemathesis: {len(operations)} operations, {tally.requests} requests, statuses "
+                   f"{dict(sorted(tally.by_status.items()))}, {len(tally.failures)} failures")
     assert tally.requests >= len(operations) * 2
     assert not tally.failures, "\n".join(tally.failures[:20])
 
