@@ -19,7 +19,10 @@ def test_overload_is_a_fast_503_and_the_server_recovers(serve_process: Callable[
     # A one-window queue, no cache (every request needs the model) and a long linger, so
     # concurrent requests pile up in the batcher instead of finishing one by one.
     server = serve_process(tiny_bundle, env={"PROGNOS_MAX_QUEUE": "1", "PROGNOS_CACHE_SIZE": "0",
-                                             "PROGNOS_BATCH_MAX_WAIT_MS": "20"})
+                                             "PROGNOS_BATCH_MAX_WAIT_MS": "20",
+                                             # the queue limit is under test, not the per-address rate limit
+                                             "PROGNOS_ANONYMOUS_RATE_LIMIT_PER_S": "100000",
+                                             "PROGNOS_ANONYMOUS_RATE_LIMIT_BURST": "100000"})
     bodies = [{"engine_id": f"e{i}", "sensor_data": readings(tiny_bundle, 5 + i % 30, engine=i % 6)}
               for i in range(240)]
 
