@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from prognos.config import Settings
+from prognos.data.validation import parse_json
 from prognos.errors import ConfigError, PrognosError, ValidationError
 
 __all__ = ["MqttCounters", "MqttPublisher", "MqttSubscriber", "ReplaySummary", "error_topic", "mqtt_hooks",
@@ -225,10 +226,7 @@ class MqttSubscriber:
             attempt += 1
             try:
                 engine_id = topic_engine(self.prefix, topic)
-                try:
-                    body = json.loads(payload)
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    raise ValidationError(f"payload: not valid JSON ({exc})") from None
+                body = parse_json(payload, where="payload")  # REST's parser: depth limit, no duplicate keys
                 result = await self.ingestor.ingest(engine_id, body)
                 self.counters.stored += 1
                 self.counters.accepted += int(getattr(result, "accepted", 0))
