@@ -41,8 +41,10 @@ def clean_env(workdir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PROGNOS_", "AWS_"))}
     env.update(PROGNOS_DATA_DIR=str(workdir / "data"), PROGNOS_LOG_SAMPLE_RATE="0", PROGNOS_SHUTDOWN_GRACE_S="5",
                PROGNOS_ADMIN_TOKEN=ADMIN_TOKEN, PROGNOS_LOG_JSON="false",
-               # these tests drive anonymous predict load; the per-address limit is tested in tests/reliability
-               PROGNOS_ANONYMOUS_RATE_LIMIT_PER_S="100000", PROGNOS_ANONYMOUS_RATE_LIMIT_BURST="100000")
+               # these tests drive predict and ingest load as fast as the machine allows; the per-address and
+               # per-key limits are tested in tests/reliability and tests/integration/fleet
+               PROGNOS_ANONYMOUS_RATE_LIMIT_PER_S="100000", PROGNOS_ANONYMOUS_RATE_LIMIT_BURST="100000",
+               PROGNOS_RATE_LIMIT_PER_S="0")
     env.update(extra)
     return env
 
