@@ -78,7 +78,10 @@ class GrpcServerThread:
 
 
 def test_settings(**overrides: Any) -> Settings:
-    """Settings for a test server, independent of the environment and any .env file."""
+    """Settings for a test server, independent of the environment and any .env file. The rate limits are off
+    unless a test sets them: these tests drive load from one address (the limits are tested in tests/reliability)."""
+    overrides.setdefault("anonymous_rate_limit_per_s", 0)
+    overrides.setdefault("rate_limit_per_s", 0)
     return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
 
 

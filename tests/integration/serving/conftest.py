@@ -34,7 +34,9 @@ class ServeProcess:
         self.log_path = workdir / "serve.log"
         base = {k: v for k, v in os.environ.items() if not k.startswith("PROGNOS_")}
         base.update(PROGNOS_ADMIN_TOKEN=ADMIN_TOKEN, PROGNOS_DATA_DIR=str(workdir / "data"),
-                    PROGNOS_LOG_SAMPLE_RATE="0", PROGNOS_SHUTDOWN_GRACE_S="5")
+                    PROGNOS_LOG_SAMPLE_RATE="0", PROGNOS_SHUTDOWN_GRACE_S="5",
+                    # these tests drive load from one address; the rate limits are tested in tests/reliability
+                    PROGNOS_ANONYMOUS_RATE_LIMIT_PER_S="0", PROGNOS_RATE_LIMIT_PER_S="0")
         base.update(env or {})
         cmd = [sys.executable, "-m", "prognos.cli", "serve", "--bundle", str(bundle),
                "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port), *args]
