@@ -255,6 +255,7 @@ def run_demo(settings: Settings, opts: DemoOptions, say: Say = print) -> None:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     stop = threading.Event()
     timer: threading.Timer | None = None
+    previous_int, previous_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     try:
         _wait_ready(url, proc)
         cmapss = _cmapss(settings)
@@ -266,13 +267,16 @@ def run_demo(settings: Settings, opts: DemoOptions, say: Say = print) -> None:
             source = "SYNTHETIC units; a unit that fails is replaced by a new one"
         data = cmapss if real and cmapss is not None else _sample_data(state / "demo" / "data")
         units = living_units(data_dir=cmapss if real else None, seed=1)
+        # From here on Ctrl-C and SIGTERM only ask the fleet to stop: a KeyboardInterrupt raised
+        # while asyncio builds its loop leaves a half-made loop whose destructor prints a traceback.
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         _what_you_have(say, url=url, key=key, key_file=key_file, bundle=bundle, state=state, data=data,
                        source=source, opts=opts, log_path=log_path)
         if opts.duration_s:
             timer = threading.Timer(opts.duration_s, stop.set)
             timer.daemon = True
             timer.start()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         summary = simulate_living(url, key, units, LivingFleet(opts.engines, opts.speed, prefix="ENG-"), stop=stop,
                                   on_event=_Quiet(say), start_cycles=_last_cycles(url, key))
         say(f"fleet stopped: {summary.readings_sent} readings sent in {summary.elapsed_s:.0f} s, "
@@ -283,6 +287,8 @@ def run_demo(settings: Settings, opts: DemoOptions, say: Say = print) -> None:
         pass
     finally:
         stop.set()
+        signal.signal(signal.SIGINT, previous_int)
+        signal.signal(signal.SIGTERM, previous_term)
         if timer is not None:
             timer.cancel()
         if proc.poll() is None:
