@@ -27,7 +27,7 @@ from prognos.errors import DataFormatError
 from prognos.metrics import rul_metrics
 from prognos.serving.predictor import Predictor
 
-__all__ = ["MIN_HISTORY", "EvaluationReport", "cut_like_test_set", "evaluate_bundle", "truncate_engines"]
+__all__ = ["MIN_HISTORY", "EvaluationReport", "coverage_by", "cut_like_test_set", "evaluate_bundle", "truncate_engines"]
 
 MIN_HISTORY = 31  # cycles: the shortest FD001 official test engine
 
@@ -124,12 +124,13 @@ def evaluate_bundle(
     if uniform_engines is not None and uniform_engines is not engines:
         assert uniform_true is not None
         up = predictor.predict_windows(np.stack([predictor.window_of(e.values) for e in uniform_engines]))
-        uiv = predictor.calibration.apply(up)
+        uiv = predictor.calibration.apply(up, *predictor.strata([e.values for e in uniform_engines]))
         uniform = dict(rul_metrics(up, np.minimum(uniform_true, cap), uiv.lower, uiv.upper).to_dict())
         uniform["protocol"] = "the same held-out engines, each cut at a seeded uniformly random cycle"
     x = np.stack([predictor.window_of(e.values) for e in engines])
     pred = predictor.predict_windows(x)
-    iv = predictor.calibration.apply(pred)
+    history, regime = predictor.strata([e.values for e in engines])
+    iv = predictor.calibration.apply(pred, history, regime)
     capped = np.minimum(true, cap)
     m: dict[str, Any] = dict(rul_metrics(pred, capped, iv.lower, iv.upper).to_dict())
     raw = rul_metrics(pred, true, iv.lower, iv.upper)
@@ -139,6 +140,7 @@ def evaluate_bundle(
         rmse_uncapped=raw.rmse, score_uncapped=raw.score, coverage_uncapped=raw.coverage,
         confidence_level=predictor.confidence, protocol=protocol, dataset=subset.name,
         model_version=predictor.version, rul_cap=cap,
+        coverage_by=coverage_by(predictor, pred, capped, iv.lower, iv.upper, history, regime),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(m, indent=2) + "\n")
@@ -152,6 +154,32 @@ def evaluate_bundle(
                         f"{p - tc:.2f}"])
     _plots(predictor, engines, true, capped, pred, iv.lower, iv.upper, out_dir, subset.name)
     return EvaluationReport(protocol, m, out_dir)
+
+
+def coverage_by(predictor: Predictor, pred: np.ndarray, true: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                history: np.ndarray, regime: np.ndarray) -> dict[str, list[dict[str, Any]]]:
+    """Coverage and mean width (cycles) per group of predicted RUL, of history length and of regime:
+    conditional calibration is only as good as its worst group."""
+    cal = predictor.calibration
+    inside = (true >= lower) & (true <= upper)
+    edges = [round(e, 1) for e in cal.edges]
+    bounds = [0.0, *edges, cal.cap]
+    h_bounds = [1, *cal.history_edges]
+    groups = {
+        "predicted_rul": (cal.bins_of(pred), lambda j: f"{bounds[j]:g}-{bounds[j + 1]:g} cycles"),
+        "history": (cal.groups_of(history),
+                    lambda j: f">= {h_bounds[j]} cycles" if j == len(h_bounds) - 1
+                    else f"{h_bounds[j]}-{h_bounds[j + 1] - 1} cycles"),
+        "regime": (regime, lambda j: f"regime {j}"),
+    }
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, (key, label) in groups.items():
+        out[name] = [
+            {"group": label(int(j)), "n": int((key == j).sum()), "coverage": round(float(inside[key == j].mean()), 3),
+             "mean_width": round(float((upper - lower)[key == j].mean()), 2)}
+            for j in np.unique(key)
+        ]
+    return out
 
 
 def _plots(predictor: Predictor, engines: list[EngineSeries], true: np.ndarray, capped: np.ndarray, pred: np.ndarray,
@@ -185,7 +213,7 @@ def _plots(predictor: Predictor, engines: list[EngineSeries], true: np.ndarray, 
     for ax, i in zip(axes.ravel(), order, strict=False):
         e = engines[i]
         p = predictor.predict_windows(predictor.pipeline.engine_windows(e.values))
-        band = predictor.calibration.apply(p)
+        band = predictor.calibration.apply(p, np.arange(1, len(e) + 1), predictor.pipeline.regime_of(e.values))
         t = np.minimum(true[i] + (e.cycles[-1] - e.cycles), cap)
         ax.fill_between(e.cycles, band.lower, band.upper, alpha=0.25, label=f"{predictor.confidence:.0%} interval")
         ax.plot(e.cycles, p, label="predicted")

@@ -1,27 +1,46 @@
-"""Calibrated prediction intervals: split-conformal, conditional on the predicted RUL.
+"""Calibrated prediction intervals: split-conformal, conditional on the predicted RUL, the length of
+the history and the operating regime.
 
 Residuals ``r = true - predicted`` of out-of-fold predictions are grouped into bins of predicted
 RUL (Mondrian conformal): a prediction of 120 cycles ("healthy, near the cap") errs differently from
 one of 20. In each bin the interval is ``[pred + q_lo, pred + q_hi]`` with ``q_lo``/``q_hi`` the
 finite-sample-corrected ``(1-level)/2`` and ``(1+level)/2`` quantiles of that bin's residuals,
 clipped to ``[0, cap]``. Coverage is guaranteed (marginally, per bin) for exchangeable engines.
+
+Each bin is split further into **cells** by what the model could see: the number of cycles of
+history (fewer than a window: front-padded, less certain; ``history_edges``) and, on multi-regime
+data, the operating regime of the last reading (noise differs by regime). A cell with at least
+``min_cell`` residuals gets its own quantiles; a smaller one, or a prediction whose history or regime
+is not given, uses its bin's.
+
+    bin of predicted RUL ─┬─ cell (history group, regime)   if ≥ min_cell residuals
+                          └─ the bin's pooled quantiles      otherwise
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["IntervalCalibration", "Intervals", "calibrate"]
+__all__ = ["Cell", "IntervalCalibration", "Intervals", "calibrate"]
 
 
 @dataclass(frozen=True)
 class Intervals:
     lower: np.ndarray
     upper: np.ndarray
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Quantiles (cycles) of one (bin, history group, regime) cell and the residuals they came from."""
+
+    q_lo: float
+    q_hi: float
+    n: int
 
 
 @dataclass(frozen=True)
@@ -32,25 +51,51 @@ class IntervalCalibration:
     q_hi: list[float]
     cap: float
     n: int
+    history_edges: list[int] = field(default_factory=list)  # inner edges in cycles of history, ascending
+    cells: dict[tuple[int, int, int], Cell] = field(default_factory=dict)  # (bin, history group, regime)
 
-    def apply(self, pred: np.ndarray) -> Intervals:
+    def bins_of(self, pred: np.ndarray) -> np.ndarray:
+        return np.searchsorted(np.asarray(self.edges), np.asarray(pred, dtype=np.float64), side="right")
+
+    def groups_of(self, history: np.ndarray) -> np.ndarray:
+        """History group of each prediction from its cycles of history."""
+        return np.searchsorted(np.asarray(self.history_edges), np.asarray(history), side="right")
+
+    def apply(self, pred: np.ndarray, history: np.ndarray | None = None, regime: np.ndarray | None = None
+              ) -> Intervals:
+        """Intervals for ``pred`` (cycles); ``history`` (cycles seen) and ``regime`` (index of the last
+        reading's regime) select the cell, when given."""
         pred = np.asarray(pred, dtype=np.float64)
-        b = np.searchsorted(np.asarray(self.edges), pred, side="right")
-        lo = pred + np.asarray(self.q_lo)[b]
-        hi = pred + np.asarray(self.q_hi)[b]
-        return Intervals(np.clip(lo, 0.0, self.cap), np.clip(hi, 0.0, self.cap))
+        b = self.bins_of(pred)
+        lo = np.asarray(self.q_lo)[b]
+        hi = np.asarray(self.q_hi)[b]
+        if self.cells and history is not None:
+            g = self.groups_of(history)
+            r = np.zeros(len(pred), dtype=np.int64) if regime is None else np.asarray(regime)
+            for i in range(len(pred)):
+                cell = self.cells.get((int(b[i]), int(g[i]), int(r[i])))
+                if cell is not None:
+                    lo[i], hi[i] = cell.q_lo, cell.q_hi
+        return Intervals(np.clip(pred + lo, 0.0, self.cap), np.clip(pred + hi, 0.0, self.cap))
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "method": "split-conformal, Mondrian bins of predicted RUL",
+            "method": "split-conformal, Mondrian bins of predicted RUL, cells by history length and regime",
             "level": self.level, "edges": self.edges, "q_lo": self.q_lo, "q_hi": self.q_hi,
-            "cap": self.cap, "n_residuals": self.n,
+            "cap": self.cap, "n_residuals": self.n, "history_edges": self.history_edges,
+            "cells": [{"bin": k[0], "history": k[1], "regime": k[2], "q_lo": c.q_lo, "q_hi": c.q_hi, "n": c.n}
+                      for k, c in sorted(self.cells.items())],
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> IntervalCalibration:
+        # Bundles written before cells existed have neither key: bin-only intervals, as they were.
+        cells = {(int(c["bin"]), int(c["history"]), int(c["regime"])): Cell(float(c["q_lo"]), float(c["q_hi"]),
+                                                                             int(c["n"]))
+                 for c in d.get("cells", [])}
         return cls(float(d["level"]), [float(v) for v in d["edges"]], [float(v) for v in d["q_lo"]],
-                   [float(v) for v in d["q_hi"]], float(d["cap"]), int(d["n_residuals"]))
+                   [float(v) for v in d["q_hi"]], float(d["cap"]), int(d["n_residuals"]),
+                   [int(v) for v in d.get("history_edges", [])], cells)
 
 
 def _conformal_quantile(r: np.ndarray, q: float) -> float:
@@ -59,18 +104,36 @@ def _conformal_quantile(r: np.ndarray, q: float) -> float:
     return float(np.sort(r)[k - 1])
 
 
-def calibrate(pred: np.ndarray, true: np.ndarray, level: float, cap: float, bins: int = 4) -> IntervalCalibration:
-    """Fit interval offsets from out-of-sample predictions ``pred`` and targets ``true`` (cycles)."""
+def calibrate(pred: np.ndarray, true: np.ndarray, level: float, cap: float, bins: int = 4, *,
+              history: np.ndarray | None = None, regime: np.ndarray | None = None,
+              history_edges: list[int] | None = None, min_cell: int | None = None) -> IntervalCalibration:
+    """Fit interval offsets from out-of-sample predictions ``pred`` and targets ``true`` (cycles).
+
+    With ``history`` (cycles of history behind each prediction) and ``history_edges``, and optionally
+    ``regime``, cells with at least ``min_cell`` residuals (default: enough for 2.5 expected
+    residuals beyond each quantile, at least 50) get their own quantiles."""
     pred = np.asarray(pred, dtype=np.float64)
     r = np.asarray(true, dtype=np.float64) - pred
+    alpha = 1.0 - level
     # Equal-count bins, each big enough for the extreme quantile to be meaningful.
-    bins = max(1, min(bins, len(pred) // max(20, int(2 / (1 - level)))))
+    bins = max(1, min(bins, len(pred) // max(20, int(2 / alpha))))
     edges = np.unique(np.quantile(pred, np.linspace(0, 1, bins + 1)[1:-1])).tolist() if bins > 1 else []
     b = np.searchsorted(np.asarray(edges), pred, side="right")
-    alpha = 1.0 - level
     q_lo, q_hi = [], []
     for j in range(len(edges) + 1):
         rj = r[b == j]
         q_lo.append(_conformal_quantile(rj, alpha / 2))
         q_hi.append(_conformal_quantile(rj, 1 - alpha / 2))
-    return IntervalCalibration(level, [float(e) for e in edges], q_lo, q_hi, cap, len(r))
+    cells: dict[tuple[int, int, int], Cell] = {}
+    h_edges = sorted(int(v) for v in (history_edges or []))
+    if history is not None:
+        g = np.searchsorted(np.asarray(h_edges), np.asarray(history), side="right")
+        rg = np.zeros(len(pred), dtype=np.int64) if regime is None else np.asarray(regime, dtype=np.int64)
+        need = min_cell if min_cell is not None else max(50, math.ceil(5 / alpha))
+        keys = np.stack([b, g, rg], axis=1)
+        for key in np.unique(keys, axis=0):
+            rc = r[(keys == key).all(axis=1)]
+            if len(rc) >= need:
+                cells[(int(key[0]), int(key[1]), int(key[2]))] = Cell(
+                    _conformal_quantile(rc, alpha / 2), _conformal_quantile(rc, 1 - alpha / 2), len(rc))
+    return IntervalCalibration(level, [float(e) for e in edges], q_lo, q_hi, cap, len(r), h_edges, cells)

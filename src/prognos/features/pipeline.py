@@ -169,6 +169,12 @@ class FeaturePipeline:
         return np.array([MEASUREMENT_FIELDS.index(f) for f in self.required_fields])
 
     # ------------------------------------------------------------------ transforms
+    def regime_of(self, values: np.ndarray) -> np.ndarray:
+        """Operating regime (n,) of each row of (n, 24) measurements; zeros on single-regime data."""
+        self._check()
+        assert self.regimes_ is not None
+        return self.regimes_.assign(values[:, :_N_SET])
+
     def transform_engine(self, values: np.ndarray) -> np.ndarray:
         """(n, 24) measurements of one engine in cycle order -> (n, n_features) float32 features."""
         self._check()

@@ -107,6 +107,14 @@ class Predictor:
         """Step 1 of the model loop: (batch, window, n_features) float32, one window per sequence."""
         return np.stack([self.window_of(s) for s in sequences])
 
+    def strata(self, histories: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """What selects an interval's calibration cell: cycles of history behind each prediction and
+        the regime of its last reading (``histories``: each engine's (n, 24) measurements)."""
+        history = np.array([len(v) for v in histories], dtype=np.int64)
+        regime = np.array([int(self.pipeline.regime_of(v[-1:])[0]) if len(v) else 0 for v in histories],
+                          dtype=np.int64)
+        return history, regime
+
     def predict_windows(self, x: np.ndarray) -> np.ndarray:
         """(batch, window, n_features) -> (batch,) RUL in cycles."""
         if len(x) == 0:
@@ -117,7 +125,7 @@ class Predictor:
                ) -> list[Prediction]:
         """Step 3 of the model loop: RUL (cycles) of each sequence -> predictions with the calibrated
         interval, at each sequence's last cycle."""
-        iv = self.calibration.apply(rul)
+        iv = self.calibration.apply(rul, *self.strata([s.values for s in sequences]))
         return [
             Prediction(str(e), float(r), float(lo), float(hi), self.confidence, self.version,
                        None if s.cycles is None else int(s.cycles[-1]))

@@ -81,8 +81,18 @@ def train_bundle_from_readings(
     if on_epoch is None:
         on_epoch = epoch_logger(log)
     result = train_ensemble(windows, pipeline.n_features, cfg, on_epoch)
-    teacher_cal = calibrate(result.oof_pred, windows.y, cfg.confidence, cfg.rul_cap, cfg.interval_bins)
-    teacher_val = _validation(result.oof_pred, windows.y, teacher_cal)
+    history, regime = _strata(pipeline, train)
+
+    def fit_intervals(pred: np.ndarray) -> IntervalCalibration:
+        # Cells: history shorter than a window (front-padded) or not, and the last reading's regime.
+        return calibrate(pred, windows.y, cfg.confidence, cfg.rul_cap, cfg.interval_bins,
+                         history=history, regime=regime, history_edges=[cfg.window])
+
+    def validation(pred: np.ndarray, cal: IntervalCalibration) -> dict[str, Any]:
+        return _validation(pred, windows.y, cal, history, regime)
+
+    teacher_cal = fit_intervals(result.oof_pred)
+    teacher_val = validation(result.oof_pred, teacher_cal)
     teacher_val["note"] = "out-of-fold, all windows of the training engines, in-sample calibration"
     log(f"teacher ({len(result.member_epochs)} members): out-of-fold RMSE {teacher_val['rmse']:.2f} "
         f"in {result.seconds / 60:.1f} min")
@@ -101,8 +111,7 @@ def train_bundle_from_readings(
         # OOF prediction moved by the student's gap to the teacher on that window.
         gap = _tp(student.model, windows.x) - _tp(result.model, windows.x)
         oof_served = np.clip(result.oof_pred + gap, 0.0, cfg.rul_cap)
-        val = _validation(oof_served, windows.y,
-                          calibrate(oof_served, windows.y, cfg.confidence, cfg.rul_cap, cfg.interval_bins))
+        val = validation(oof_served, fit_intervals(oof_served))
         val["note"] = ("student: teacher's out-of-fold prediction + (student - teacher) on each window, "
                        "all windows of the training engines, in-sample calibration")
         log(f"student {cfg.student}: RMSE vs teacher {student.agreement_rmse:.2f} on held-back engines; "
@@ -115,7 +124,7 @@ def train_bundle_from_readings(
             "teacher": {"name": cfg.model, "params": cfg.model_params, "members": len(result.member_epochs),
                         "best_epochs": result.member_epochs, "validation_metrics": teacher_val},
         }
-    calibration = calibrate(oof_served, windows.y, cfg.confidence, cfg.rul_cap, cfg.interval_bins)
+    calibration = fit_intervals(oof_served)
     common: dict[str, Any] = dict(pipeline=pipeline, train=train, windows=windows, dataset=dataset,
                                   holdout_engines=held, train_config=cfg.model_dump())
     bundle = _write(out, served, calibration, model_info, val, oof_served,
@@ -154,8 +163,18 @@ def _write(out: Path, served: Module, calibration: IntervalCalibration, model_in
         )
 
 
-def _validation(pred: np.ndarray, true: np.ndarray, calibration: IntervalCalibration) -> dict[str, Any]:
-    iv = calibration.apply(pred)
+def _strata(pipeline: FeaturePipeline, train: Readings) -> tuple[np.ndarray, np.ndarray]:
+    """Cycles of history and regime of the last reading behind every training window, in the order
+    of :meth:`FeaturePipeline.training_windows` (engine by engine, one window per row)."""
+    engines = list(train.engines())
+    history = np.concatenate([np.arange(1, len(e) + 1) for e in engines])
+    regime = np.concatenate([pipeline.regime_of(e.values) for e in engines])
+    return history, regime
+
+
+def _validation(pred: np.ndarray, true: np.ndarray, calibration: IntervalCalibration, history: np.ndarray,
+                regime: np.ndarray) -> dict[str, Any]:
+    iv = calibration.apply(pred, history, regime)
     val: dict[str, Any] = rul_metrics(pred, true, iv.lower, iv.upper).to_dict()
     val["n_windows"] = len(true)
     return val
