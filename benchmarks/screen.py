@@ -58,6 +58,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", type=Path, default=Path("../shared/data/cmapss"))
     ap.add_argument("--jsonl", type=Path)
+    ap.add_argument("--save", type=Path, help="directory for NAME.npz: out-of-fold predictions per window")
     ap.add_argument("candidates", nargs="+", help="NAME:key=value,key=value (TrainConfig overrides)")
     args = ap.parse_args()
     from prognos.data.cmapss import load_subset
@@ -93,6 +94,10 @@ def main() -> None:
         minutes = (time.perf_counter() - t0) / 60
         print(f"| {name} | {over} | {all_rmse:.2f} | {rmse:.2f} | {score:.0f} | {bias:+.2f} | {minutes:.1f} |",
               flush=True)
+        if args.save:
+            args.save.mkdir(parents=True, exist_ok=True)
+            np.savez(args.save / f"{name}-{args.dataset}-s{args.seed}.npz", oof=res.oof_pred, y=w.y,
+                     engine_ids=w.engine_ids, cycles=w.cycles)
         if args.jsonl:
             with args.jsonl.open("a") as f:
                 f.write(json.dumps({"name": name, "dataset": args.dataset, "seed": args.seed, "overrides": over,
