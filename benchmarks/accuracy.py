@@ -26,6 +26,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--data-dir", type=Path, default=Path("../shared/data/cmapss"))
     ap.add_argument("--config", type=Path)
+    ap.add_argument("--evaluate-only", action="store_true", help="evaluate the bundles OUT already holds")
     ap.add_argument("overrides", nargs="*", help="TrainConfig field=value (JSON values)")
     args = ap.parse_args()
     from prognos.evaluation import evaluate_bundle
@@ -44,8 +45,9 @@ def main() -> None:
     name = f"{args.dataset}-s{args.seed}"
     student_dir, teacher_dir = args.out / name, args.out / f"{name}-teacher"
     t0, c0 = time.perf_counter(), time.process_time()
-    train_bundle(args.data_dir, args.dataset, student_dir, cfg, teacher_out=teacher_dir,
-                 log=lambda m: print(m, flush=True))
+    if not args.evaluate_only:
+        train_bundle(args.data_dir, args.dataset, student_dir, cfg, teacher_out=teacher_dir,
+                     log=lambda m: print(m, flush=True))
     minutes = (time.perf_counter() - t0) / 60
     cpu_minutes = (time.process_time() - c0) / 60  # all threads of this process: the machine-independent cost
     for kind, path in (("student", student_dir), ("teacher", teacher_dir)):
@@ -58,7 +60,8 @@ def main() -> None:
         if "uniform_cut" in m:
             row["uniform_cut"] = {k: m["uniform_cut"][k] for k in ("rmse", "score", "coverage")}
         print(json.dumps({"dataset": args.dataset, "seed": args.seed, "served": kind, **row,
-                          "train_minutes": round(minutes, 1), "train_cpu_minutes": round(cpu_minutes, 1),
+                          "train_minutes": None if args.evaluate_only else round(minutes, 1),
+                          "train_cpu_minutes": None if args.evaluate_only else round(cpu_minutes, 1),
                           "threads": cfg.threads,
                           "config": {k: v for k, v in cfg.model_dump().items() if k in over or k == "window"},
                           "bundle": str(path)}), flush=True)

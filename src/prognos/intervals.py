@@ -76,6 +76,9 @@ class IntervalCalibration:
                 cell = self.cells.get((int(b[i]), int(g[i]), int(r[i])))
                 if cell is not None:
                     lo[i], hi[i] = cell.q_lo, cell.q_hi
+        # An interval always contains its own prediction: a cell whose residuals all lie on one side
+        # (a model biased there) widens to the prediction instead of excluding it.
+        lo, hi = np.minimum(lo, 0.0), np.maximum(hi, 0.0)
         return Intervals(np.clip(pred + lo, 0.0, self.cap), np.clip(pred + hi, 0.0, self.cap))
 
     def to_dict(self) -> dict[str, Any]:

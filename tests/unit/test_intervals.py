@@ -76,3 +76,14 @@ def test_calibrations_written_before_cells_still_load():
     cal = IntervalCalibration.from_dict(old)
     iv = cal.apply(np.array([20.0, 100.0]), np.array([10, 100]), np.array([0, 0]))
     assert iv.lower.tolist() == [15.0, 90.0] and iv.upper.tolist() == [24.0, 108.0]
+
+
+def test_an_interval_always_contains_its_prediction():
+    rng = np.random.default_rng(3)
+    pred = rng.uniform(20, 100, 2000)
+    history = np.where(np.arange(2000) < 1000, 10, 100)
+    true = pred + np.where(history < 40, 15.0 + rng.uniform(0, 5, 2000), rng.normal(0, 3, 2000))  # short: all late
+    cal = calibrate(pred, true, 0.9, cap=125.0, bins=1, history=history, history_edges=[40])
+    assert cal.cells[(0, 0, 0)].q_lo > 0  # every short-history residual is positive
+    iv = cal.apply(pred, history)
+    assert np.all(iv.lower <= pred) and np.all(pred <= iv.upper)
