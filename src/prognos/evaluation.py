@@ -191,7 +191,8 @@ def _plots(predictor: Predictor, engines: list[EngineSeries], true: np.ndarray, 
 
     cap = predictor.bundle.manifest.rul_cap
     fig, ax = plt.subplots(figsize=(6, 6))
-    ax.errorbar(capped, pred, yerr=[np.maximum(pred - lower, 0), np.maximum(upper - pred, 0)], fmt="o", ms=3, alpha=0.5, elinewidth=0.6)
+    yerr = [np.maximum(pred - lower, 0), np.maximum(upper - pred, 0)]
+    ax.errorbar(capped, pred, yerr=yerr, fmt="o", ms=3, alpha=0.5, elinewidth=0.6)
     ax.plot([0, cap], [0, cap], "k--", lw=1)
     ax.set(xlabel="true RUL, capped (cycles)", ylabel="predicted RUL (cycles)",
            title=f"{name}: predicted vs true ({predictor.confidence:.0%} intervals)")
