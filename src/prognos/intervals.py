@@ -10,11 +10,15 @@ clipped to ``[0, cap]``. Coverage is guaranteed (marginally, per bin) for exchan
 Each bin is split further into **cells** by what the model could see: the number of cycles of
 history (fewer than a window: front-padded, less certain; ``history_edges``) and, on multi-regime
 data, the operating regime of the last reading (noise differs by regime). A cell with at least
-``min_cell`` residuals gets its own quantiles; a smaller one, or a prediction whose history or regime
-is not given, uses its bin's.
+``min_cell`` residuals can **widen** its bin's interval, never narrow it; a smaller one, or a prediction
+whose history or regime is not given, uses its bin's. Widen-only because a cell is only as
+representative as the histories it was fitted on: training windows with a short history are almost
+all "early in a long life, RUL at the cap" (residuals ~±3 cycles), while a test set truncated at
+RUL ≤ 145 selects short-lived engines among its short histories — narrow cells covered 2 of FD001's
+4 short test engines on every seed.
 
-    bin of predicted RUL ─┬─ cell (history group, regime)   if ≥ min_cell residuals
-                          └─ the bin's pooled quantiles      otherwise
+    bin of predicted RUL ─┬─ max(bin, cell) width   if the cell (history group, regime) has ≥ min_cell residuals
+                          └─ the bin's quantiles     otherwise
 """
 
 from __future__ import annotations
@@ -74,8 +78,8 @@ class IntervalCalibration:
             r = np.zeros(len(pred), dtype=np.int64) if regime is None else np.asarray(regime)
             for i in range(len(pred)):
                 cell = self.cells.get((int(b[i]), int(g[i]), int(r[i])))
-                if cell is not None:
-                    lo[i], hi[i] = cell.q_lo, cell.q_hi
+                if cell is not None:  # widen only: see the module docstring
+                    lo[i], hi[i] = min(lo[i], cell.q_lo), max(hi[i], cell.q_hi)
         # An interval always contains its own prediction: a cell whose residuals all lie on one side
         # (a model biased there) widens to the prediction instead of excluding it.
         lo, hi = np.minimum(lo, 0.0), np.maximum(hi, 0.0)
