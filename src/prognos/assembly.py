@@ -88,10 +88,10 @@ def fleet_hooks(settings: Settings, fleet: Fleet) -> ServerHooks:
 
 
 def build_app(settings: Settings, *, role: str = "all", model: str | None = None,
-              inference: Sequence[str] = (), mqtt: bool = False) -> ServingApp:
+              inference: str | Sequence[str] = (), mqtt: bool = False) -> ServingApp:
     """Compose a serving process. ``model`` (instead of ``settings.bundle``): a registry alias,
     version or ``models:/`` URI, followed when it is an alias. ``inference``: the inference
-    replicas' gRPC addresses (role ``gateway``)."""
+    replicas' gRPC addresses, ``host:port`` items or one ``a,b`` string (role ``gateway``)."""
     if role not in ROLES:
         raise ConfigError(f"role: {role!r} is not one of {', '.join(ROLES)}")
     if inference and role != "gateway":
@@ -133,7 +133,7 @@ def _mqtt(settings: Settings, fleet: Fleet, enabled: bool) -> list[ServerHooks]:
     return [mqtt_hooks(settings, fleet.ingestor)]
 
 
-def _gateway(settings: Settings, inference: Sequence[str], model: str | None, mqtt: bool) -> ServingApp:
+def _gateway(settings: Settings, inference: str | Sequence[str], model: str | None, mqtt: bool) -> ServingApp:
     """The API tier: the fleet app (REST, gRPC front, dashboard, auth, database) scoring through
     a pool of inference replicas (:mod:`prognos.serving.pool`), plus ``GET /api/v1/inference``."""
     if model is not None or settings.bundle is not None:
@@ -141,7 +141,7 @@ def _gateway(settings: Settings, inference: Sequence[str], model: str | None, mq
     from prognos.fleet import build_fleet
     from prognos.serving.pool import InferencePool, pool_router
 
-    pool = InferencePool(settings, list(inference) or settings.inference_addresses)
+    pool = InferencePool(settings, inference or None)  # None: settings.inference_addresses
     fleet = build_fleet(settings, pool)
     pool_hooks = ServerHooks(routers=[pool_router(pool)])
     hooks = merge_hooks(fleet_hooks(settings, fleet), pool_hooks, *_mqtt(settings, fleet, mqtt))

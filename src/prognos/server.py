@@ -84,7 +84,7 @@ async def serve(settings: Settings, service: PredictionService, hooks: ServerHoo
     SIGTERM / SIGINT. Raises :class:`BundleError` if the bundle cannot be loaded."""
     hooks = hooks or ServerHooks()
     started = time.perf_counter()
-    if settings.bundle is None and not getattr(service, "remote", False):  # a gateway's pool loads no bundle
+    if settings.bundle is None and not service.remote:  # a gateway's pool loads no bundle
         raise ConfigError("no bundle: pass --bundle DIR or set PROGNOS_BUNDLE")
     loop = asyncio.get_running_loop()
     authenticator = hooks.authenticator or TokenAuthenticator(settings.admin_token)

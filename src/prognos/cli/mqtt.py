@@ -32,8 +32,7 @@ def mqtt(
 
     settings = get_settings(bundle=bundle, mqtt_host=host, mqtt_port=port)
     configure_logging(settings.log_level, json=settings.log_json)
-    addresses = [a for a in (inference or "").split(",") if a.strip()]
-    built = build_app(settings, role="gateway" if addresses else "all", inference=addresses, mqtt=True)
+    built = build_app(settings, role="gateway" if inference else "all", inference=inference or (), mqtt=True)
     typer.echo(f"prognos mqtt: {settings.mqtt_host}:{settings.mqtt_port}, topics "
                f"{settings.mqtt_topic_prefix}/engines/+/readings; Ctrl-C stops", err=True)
     asyncio.run(run_headless(built.settings, built.service, built.hooks))

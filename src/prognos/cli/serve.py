@@ -35,5 +35,4 @@ def serve(
 
     settings = get_settings(bundle=bundle, http_port=http_port, grpc_port=grpc_port, host=host,
                             sagemaker=True if sagemaker else None)
-    run(build_app(settings, model=model, role=role, mqtt=mqtt,
-                  inference=[a for a in (inference or "").split(",") if a.strip()]))
+    run(build_app(settings, model=model, role=role, mqtt=mqtt, inference=inference or ()))

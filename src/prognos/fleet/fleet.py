@@ -123,13 +123,11 @@ def build_fleet(settings: Settings, service: Predictions | None = None, *, notif
     limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     authenticator = ApiKeyAuthenticator(keys, admin_token=settings.admin_token, limiter=limiter)
     ingestor = Ingestor(settings, store, service, notifier, rules)
+    leader = Leadership(store.db.engine)
     retention = None
     if settings.retention_days is not None:
         retention = RetentionJob(store, settings.retention_days, ingestor.history_length,
-                                 settings.retention_interval_s)
-    leader = Leadership(store.db.engine)
-    if retention is not None:
-        retention.should_run = leader.is_leader
+                                 settings.retention_interval_s, should_run=leader.is_leader)
     fleet = Fleet(settings, store, keys, ingestor, rules, notifier, authenticator, retention=retention, leader=leader)
     from prognos.fleet.routes import build_routers
 

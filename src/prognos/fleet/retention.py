@@ -57,14 +57,14 @@ def run_retention(store: RetentionStore, days: float, keep_latest: int) -> Reten
 class RetentionJob:
     """Runs :func:`run_retention` every ``interval_s`` seconds (s) in the server's event loop."""
 
-    def __init__(self, store: RetentionStore, days: float, keep_latest: int | Callable[[], int], interval_s: float
-                 ) -> None:
+    def __init__(self, store: RetentionStore, days: float, keep_latest: int | Callable[[], int], interval_s: float,
+                 should_run: Callable[[], bool] | None = None) -> None:
         # ``keep_latest`` may be a callable: the window to keep follows the model loaded at run time.
         self.store, self.days, self.keep_latest, self.interval_s = store, days, keep_latest, interval_s
         self.runs: list[RetentionResult] = []
         self._task: asyncio.Task[None] | None = None
         # Several servers on one database: only the one this says yes to runs (fleet/leader.py).
-        self.should_run: Callable[[], bool] | None = None
+        self.should_run = should_run
 
     def start(self) -> None:
         if self._task is None:

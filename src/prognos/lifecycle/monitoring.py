@@ -131,9 +131,8 @@ class Monitoring:
     async def _drift_loop(self, service: PredictionService) -> None:
         while True:
             await asyncio.sleep(self.settings.drift_interval_s)
-            leads = getattr(self.fleet, "runs_scheduled_jobs", None)  # several servers: one judges drift
-            if leads is not None and not await asyncio.to_thread(leads):
-                continue
+            if self.fleet is not None and not await asyncio.to_thread(self.fleet.runs_scheduled_jobs):
+                continue  # several servers on one database: one judges drift
             try:
                 report = await self.drift_check(service)
                 if report.detected:

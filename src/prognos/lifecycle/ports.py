@@ -154,6 +154,10 @@ class FleetPort(Protocol):
         """Auto-resolve the active alert of ``kind`` on ``model_version``, if any, and notify."""
         ...
 
+    def runs_scheduled_jobs(self) -> bool:
+        """True in exactly one server process per fleet database (it judges drift); may block."""
+        ...
+
 
 # ---------------------------------------------------------------------------------------- fakes
 
@@ -220,6 +224,7 @@ class FakeFleet:
     ground_truth: FakeGroundTruth = field(default_factory=FakeGroundTruth)
     active: dict[tuple[str, str], ModelAlert] = field(default_factory=dict)
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (event, model_version, kind)
+    leader: bool = True  # what runs_scheduled_jobs answers
 
     async def raise_model_alert(self, alert: ModelAlert) -> None:
         key = (alert.model_version, alert.kind)
@@ -227,6 +232,9 @@ class FakeFleet:
         if old is None or old.severity != alert.severity:
             self.events.append(("opened" if old is None else "changed", *key))
         self.active[key] = alert
+
+    def runs_scheduled_jobs(self) -> bool:
+        return self.leader
 
     async def resolve_model_alert(self, model_version: str, kind: str) -> None:
         if self.active.pop((model_version, kind), None) is not None:

@@ -140,9 +140,9 @@ class InferencePool(PredictionService):
     calls it where a local service would load its bundle), end with :meth:`close`.
     """
 
-    remote = True  # the server does not need a local bundle for this service
+    remote = True
 
-    def __init__(self, settings: Settings, addresses: Sequence[str] | None = None) -> None:
+    def __init__(self, settings: Settings, addresses: str | Sequence[str] | None = None) -> None:
         super().__init__(settings)
         self.addresses = parse_addresses(addresses if addresses else settings.inference_addresses)
         self.timeout_s = settings.inference_timeout_s

@@ -111,9 +111,9 @@ class Predictor:
         """What selects an interval's calibration cell: cycles of history behind each prediction and
         the regime of its last reading (``histories``: each engine's (n, 24) measurements)."""
         history = np.array([len(v) for v in histories], dtype=np.int64)
-        regime = np.array([int(self.pipeline.regime_of(v[-1:])[0]) if len(v) else 0 for v in histories],
-                          dtype=np.int64)
-        return history, regime
+        if not len(history) or not history.all():  # no readings: regime 0 (the bin's interval decides)
+            return history, np.zeros(len(history), dtype=np.int64)
+        return history, self.pipeline.regime_of(np.stack([v[-1] for v in histories]))  # one call per batch
 
     def predict_windows(self, x: np.ndarray) -> np.ndarray:
         """(batch, window, n_features) -> (batch,) RUL in cycles."""

@@ -111,6 +111,8 @@ class PredictionService:
     ``predictor`` may be given (tests, the CLI) or loaded later with :meth:`reload`.
     """
 
+    remote = False  # True for a service whose model lives elsewhere (the gateway's pool): no local bundle
+
     def __init__(self, settings: Settings, predictor: Predictor | None = None) -> None:
         self.settings = settings
         self.thresholds = StatusThresholds.from_settings(settings)

@@ -101,7 +101,7 @@ def train_bundle_from_readings(
         "name": cfg.model, "params": cfg.model_params, "members": len(result.member_epochs),
         "best_epochs": result.member_epochs, "served": "ensemble",
     }
-    oof_served, val = result.oof_pred, teacher_val
+    oof_served, val, calibration = result.oof_pred, teacher_val, teacher_cal
     if cfg.serve == "student":
         from prognos.training.distill import distill
         from prognos.training.export import torch_predict as _tp
@@ -111,7 +111,8 @@ def train_bundle_from_readings(
         # OOF prediction moved by the student's gap to the teacher on that window.
         gap = _tp(student.model, windows.x) - _tp(result.model, windows.x)
         oof_served = np.clip(result.oof_pred + gap, 0.0, cfg.rul_cap)
-        val = validation(oof_served, fit_intervals(oof_served))
+        calibration = fit_intervals(oof_served)
+        val = validation(oof_served, calibration)
         val["note"] = ("student: teacher's out-of-fold prediction + (student - teacher) on each window, "
                        "all windows of the training engines, in-sample calibration")
         log(f"student {cfg.student}: RMSE vs teacher {student.agreement_rmse:.2f} on held-back engines; "
@@ -124,7 +125,6 @@ def train_bundle_from_readings(
             "teacher": {"name": cfg.model, "params": cfg.model_params, "members": len(result.member_epochs),
                         "best_epochs": result.member_epochs, "validation_metrics": teacher_val},
         }
-    calibration = fit_intervals(oof_served)
     common: dict[str, Any] = dict(pipeline=pipeline, train=train, windows=windows, dataset=dataset,
                                   holdout_engines=held, train_config=cfg.model_dump())
     bundle = _write(out, served, calibration, model_info, val, oof_served,

@@ -83,10 +83,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     error = getattr(exc, "error", None)  # a BodyRefused (routing.py): answer the domain error it holds
     if isinstance(error, PrognosError):
         return await _prognos_error(request, error)
-    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
-        # FastAPI's "error parsing the body" on a router without PrognosRoute: a body that is not
-        # JSON (bad UTF-8, too deep) is the client's 422 here too, not an undocumented 400.
-        return error_response(request, 422, "ValidationError", "body: not valid JSON")
     return error_response(request, exc.status_code, "HTTPError", str(exc.detail), dict(exc.headers or {}))
 
 
