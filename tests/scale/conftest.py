@@ -21,9 +21,22 @@ from prognos.fleet.mqtt import MqttSubscriber
 from prognos.fleet.notify import FakeNotifier
 from prognos.serving.http import create_app
 from prognos.serving.service import PredictionService, load_predictor
+from tests.integration.conftest_pg import PostgresServer, postgres_unavailable_reason, start_postgres
 from tests.scale.brokers import Mosquitto, free_port, mosquitto_unavailable_reason
 
 ADMIN_TOKEN = "scale-admin-token"
+
+
+@pytest.fixture
+def postgres() -> Iterator[PostgresServer]:
+    reason = postgres_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

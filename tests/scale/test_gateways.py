@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from prognos.fleet.database import connect, upgrade
-from tests.integration.conftest_pg import PostgresServer, postgres_unavailable_reason, start_postgres
+from tests.integration.conftest_pg import PostgresServer
 from tests.scale.brokers import Nginx, nginx_unavailable_reason
 from tests.scale.processes import ADMIN_TOKEN, Proc, env_for
 from tests.unit.serving.factory import _FLEET, readings
@@ -26,19 +26,9 @@ CYCLES = 90  # the last CYCLES readings of each synthetic engine: the end of lif
 
 
 @pytest.fixture
-def postgres() -> Iterator[PostgresServer]:
-    reason = postgres_unavailable_reason() or nginx_unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    server = start_postgres()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def lb(tmp_path: Path, tiny_bundle: Path, postgres: PostgresServer) -> Iterator[tuple[Nginx, list[Proc]]]:
+    if reason := nginx_unavailable_reason():
+        pytest.skip(reason)
     url = postgres.create_database("fleet")
     db = connect(url)
     upgrade(db)  # once, before the gateways start (they would race to migrate)

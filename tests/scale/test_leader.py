@@ -3,7 +3,6 @@ PostgreSQL database, taken over when it goes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ from sqlalchemy import create_engine
 
 from prognos.errors import ConfigError
 from prognos.fleet.leader import Leadership, hold_sqlite_writer
-from tests.integration.conftest_pg import PostgresServer, postgres_unavailable_reason, start_postgres
+from tests.integration.conftest_pg import PostgresServer
 
 
 def test_a_second_server_on_one_sqlite_file_is_refused_with_a_clear_error(tmp_path: Path) -> None:
@@ -25,18 +24,6 @@ def test_a_second_server_on_one_sqlite_file_is_refused_with_a_clear_error(tmp_pa
     assert again is not None
     again.release()
     assert hold_sqlite_writer("postgresql+psycopg://u@h/db") is None
-
-
-@pytest.fixture
-def postgres() -> Iterator[PostgresServer]:
-    reason = postgres_unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    server = start_postgres()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_exactly_one_leader_per_postgres_database_and_a_takeover(postgres: PostgresServer) -> None:
