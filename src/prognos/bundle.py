@@ -4,7 +4,8 @@
 
     BUNDLE/
       bundle.json         manifest: version, dataset, input fields, window, RUL cap, interval
-                          calibration, validation metrics, training time, SHA-256 of every file
+                          calibration, age correction, validation metrics, training time,
+                          SHA-256 of every file
       model.onnx          the network (input "window": float32 [batch, window, n_features];
                           output "rul": float32 [batch], cycles, clipped to [0, rul_cap])
       preprocessing.json  the fitted :class:`~prognos.features.FeaturePipeline`
@@ -19,13 +20,14 @@ import hashlib
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from prognos.correction import AgeCorrection
 from prognos.errors import BundleError
 from prognos.features.pipeline import FeaturePipeline
 from prognos.intervals import IntervalCalibration
@@ -53,6 +55,7 @@ class Manifest(BaseModel):
     window: int
     rul_cap: float
     calibration: dict[str, Any]
+    correction: dict[str, Any] = {}  # empty: the identity (bundles written before the age correction)
     validation_metrics: dict[str, Any]
     training_seconds: float
     holdout_engines: list[str] = []
@@ -83,6 +86,7 @@ class Bundle:
     manifest: Manifest
     pipeline: FeaturePipeline
     calibration: IntervalCalibration
+    correction: AgeCorrection = field(default_factory=AgeCorrection)
 
     @property
     def model_path(self) -> Path:
@@ -95,7 +99,7 @@ class Bundle:
 
 def write_bundle(
     out: Path, *, onnx_path: Path, pipeline: FeaturePipeline, calibration: IntervalCalibration,
-    extra_files: dict[str, str] | None = None, **fields: Any
+    correction: AgeCorrection | None = None, extra_files: dict[str, str] | None = None, **fields: Any
 ) -> Bundle:
     """Write a bundle atomically (a temp dir renamed into place). An existing bundle at ``out`` is
     replaced; any other non-empty directory is refused. ``extra_files`` (name -> text, e.g. the drift
@@ -127,6 +131,7 @@ def write_bundle(
             window=pipeline.window,
             rul_cap=pipeline.rul_cap,
             calibration=calibration.to_dict(),
+            correction=(correction or AgeCorrection()).to_dict(),
             input_ranges=pipeline.ranges_ or {},
             files=files,
             **fields,
@@ -177,8 +182,9 @@ def read_bundle(path: Path) -> Bundle:
     try:
         pipeline = FeaturePipeline.from_json((path / PREPROCESSING_FILE).read_text())
         calibration = IntervalCalibration.from_dict(manifest.calibration)
+        correction = AgeCorrection.from_dict(manifest.correction)
     except (ValueError, KeyError, TypeError) as exc:
-        raise BundleError(f"{path}: unreadable preprocessing or calibration: {exc}") from None
+        raise BundleError(f"{path}: unreadable preprocessing, calibration or correction: {exc}") from None
     if pipeline.required_fields != manifest.input_fields:
         raise BundleError(f"{path}: preprocessing and manifest disagree on the input fields")
-    return Bundle(path, manifest, pipeline, calibration)
+    return Bundle(path, manifest, pipeline, calibration, correction)

@@ -25,7 +25,7 @@ import numpy as np
 from prognos.data.cmapss import EngineSeries, Readings, load_subset
 from prognos.errors import DataFormatError
 from prognos.metrics import rul_metrics
-from prognos.serving.predictor import Predictor
+from prognos.serving.predictor import Predictor, Strata
 
 __all__ = ["MIN_HISTORY", "EvaluationReport", "coverage_by", "cut_like_test_set", "evaluate_bundle", "truncate_engines"]
 
@@ -123,14 +123,15 @@ def evaluate_bundle(
     uniform: dict[str, Any] | None = None
     if uniform_engines is not None and uniform_engines is not engines:
         assert uniform_true is not None
-        up = predictor.predict_windows(np.stack([predictor.window_of(e.values) for e in uniform_engines]))
-        uiv = predictor.calibration.apply(up, *predictor.strata([e.values for e in uniform_engines]))
-        uniform = dict(rul_metrics(up, np.minimum(uniform_true, cap), uiv.lower, uiv.upper).to_dict())
+        u = predictor.calibrate(
+            predictor.predict_windows(np.stack([predictor.window_of(e.values) for e in uniform_engines])),
+            predictor.strata([e.values for e in uniform_engines], [e.cycles for e in uniform_engines]))
+        uniform = dict(rul_metrics(u.rul, np.minimum(uniform_true, cap), u.lower, u.upper).to_dict())
         uniform["protocol"] = "the same held-out engines, each cut at a seeded uniformly random cycle"
     x = np.stack([predictor.window_of(e.values) for e in engines])
-    pred = predictor.predict_windows(x)
-    history, regime = predictor.strata([e.values for e in engines])
-    iv = predictor.calibration.apply(pred, history, regime)
+    strata = predictor.strata([e.values for e in engines], [e.cycles for e in engines])
+    iv = predictor.calibrate(predictor.predict_windows(x), strata)
+    pred = iv.rul
     capped = np.minimum(true, cap)
     m: dict[str, Any] = dict(rul_metrics(pred, capped, iv.lower, iv.upper).to_dict())
     raw = rul_metrics(pred, true, iv.lower, iv.upper)
@@ -140,7 +141,7 @@ def evaluate_bundle(
         rmse_uncapped=raw.rmse, score_uncapped=raw.score, coverage_uncapped=raw.coverage,
         confidence_level=predictor.confidence, protocol=protocol, dataset=subset.name,
         model_version=predictor.version, rul_cap=cap,
-        coverage_by=coverage_by(predictor, pred, capped, iv.lower, iv.upper, history, regime),
+        coverage_by=coverage_by(predictor, pred, capped, iv.lower, iv.upper, strata.history, strata.regime),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(m, indent=2) + "\n")
@@ -213,8 +214,10 @@ def _plots(predictor: Predictor, engines: list[EngineSeries], true: np.ndarray, 
     fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharey=True)
     for ax, i in zip(axes.ravel(), order, strict=False):
         e = engines[i]
-        p = predictor.predict_windows(predictor.pipeline.engine_windows(e.values))
-        band = predictor.calibration.apply(p, np.arange(1, len(e) + 1), predictor.pipeline.regime_of(e.values))
+        history = np.arange(1, len(e) + 1)
+        band = predictor.calibrate(predictor.predict_windows(predictor.pipeline.engine_windows(e.values)),
+                                   Strata(history, predictor.pipeline.regime_of(e.values), e.cycles))
+        p = band.rul
         t = np.minimum(true[i] + (e.cycles[-1] - e.cycles), cap)
         ax.fill_between(e.cycles, band.lower, band.upper, alpha=0.25, label=f"{predictor.confidence:.0%} interval")
         ax.plot(e.cycles, p, label="predicted")

@@ -55,5 +55,17 @@ def test_predictor_from_bundle(tiny_bundle, synthetic_readings):
     for q in preds:
         assert 0 <= q.lower <= q.rul <= q.upper <= p.bundle.manifest.rul_cap or q.lower <= q.rul
         assert q.model_version == p.version
-    x = np.stack([p.window_of(e.values) for e in synthetic_readings.engines()])
-    np.testing.assert_allclose(p.predict_windows(x), [q.rul for q in preds])
+    engines = list(synthetic_readings.engines())
+    x = np.stack([p.window_of(e.values) for e in engines])
+    # Served RUL = the model's output moved by the bundle's age correction at the last cycle.
+    assert not p.correction.is_identity
+    ages = np.array([e.cycles[-1] for e in engines])
+    np.testing.assert_allclose(p.correction.apply(p.predict_windows(x), ages), [q.rul for q in preds])
+
+
+def test_age_is_the_last_cycle_number_else_the_history_length(tiny_bundle, synthetic_readings):
+    p = Predictor.from_path(tiny_bundle)
+    e = next(iter(synthetic_readings.engines()))
+    recent = p.strata([e.values[-10:]], [e.cycles[-10:]])
+    assert recent.age[0] == e.cycles[-1] and recent.history[0] == 10
+    assert p.strata([e.values[-10:]], [None]).age[0] == 10

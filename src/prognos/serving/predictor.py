@@ -4,7 +4,7 @@ interval. Used by ``prognos predict``, REST, gRPC and the fleet app. Imports no 
 The model loop is written once, in three steps every caller shares: :meth:`Predictor.windows`
 (sequences -> a batch of feature windows), a model call (:meth:`Predictor.predict_windows`
 directly, or the service's micro-batcher and cache around it) and :meth:`Predictor.finish`
-(RUL -> calibrated interval). The health status of a prediction is not decided here: see
+(RUL -> age-corrected RUL with its calibrated interval). The health status of a prediction is not decided here: see
 :mod:`prognos.status` (the interval's lower bound)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from prognos.data.cmapss import Readings
 from prognos.data.validation import ReadingSpec, ValidSequence, check_values, validate_sequence
 from prognos.serving.runtime import InferenceRuntime, OnnxRuntime
 
-__all__ = ["SMOOTHING_WARMUP_READINGS", "Prediction", "Predictor", "history_readings"]
+__all__ = ["SMOOTHING_WARMUP_READINGS", "Calibrated", "Prediction", "Predictor", "Strata", "history_readings"]
 
 #: Readings beyond two windows that the causal smoothing of the feature pipeline needs to settle.
 SMOOTHING_WARMUP_READINGS = 20
@@ -31,6 +31,26 @@ def history_readings(window: int) -> int:
     windows plus the smoothing warm-up. The fleet keeps this many per engine; drift capture
     computes features over this many."""
     return 2 * window + SMOOTHING_WARMUP_READINGS
+
+
+@dataclass(frozen=True)
+class Strata:
+    """What a prediction's correction and interval depend on besides the model's output, (n,) each:
+    ``history`` — readings behind it; ``regime`` — the last reading's operating regime; ``age`` — the
+    last reading's cycle number (the history length when the readings carry no cycle numbers)."""
+
+    history: np.ndarray
+    regime: np.ndarray
+    age: np.ndarray
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """Step 3's output, (n,) each, in cycles: the age-corrected RUL and its interval."""
+
+    rul: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -70,6 +90,7 @@ class Predictor:
         self.bundle = bundle
         self.pipeline = bundle.pipeline
         self.calibration = bundle.calibration
+        self.correction = bundle.correction
         self.runtime: InferenceRuntime = runtime or OnnxRuntime(bundle.model_path, threads=threads)
         ranges: dict[str, Sequence[float]] = dict(bundle.manifest.input_ranges)
         ranges.update(range_overrides or {})
@@ -107,13 +128,23 @@ class Predictor:
         """Step 1 of the model loop: (batch, window, n_features) float32, one window per sequence."""
         return np.stack([self.window_of(s) for s in sequences])
 
-    def strata(self, histories: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """What selects an interval's calibration cell: cycles of history behind each prediction and
-        the regime of its last reading (``histories``: each engine's (n, 24) measurements)."""
+    def strata(self, histories: Sequence[np.ndarray], cycles: Sequence[np.ndarray | None] | None = None) -> Strata:
+        """Strata of each engine from its (n, 24) measurements ``histories`` and, when known, its cycle
+        numbers ``cycles`` (one regime call per batch)."""
         history = np.array([len(v) for v in histories], dtype=np.int64)
+        age = history.copy()
+        for i, c in enumerate(cycles or ()):
+            if c is not None and len(c):
+                age[i] = int(c[-1])
         if not len(history) or not history.all():  # no readings: regime 0 (the bin's interval decides)
-            return history, np.zeros(len(history), dtype=np.int64)
-        return history, self.pipeline.regime_of(np.stack([v[-1] for v in histories]))  # one call per batch
+            return Strata(history, np.zeros(len(history), dtype=np.int64), age)
+        return Strata(history, self.pipeline.regime_of(np.stack([v[-1] for v in histories])), age)
+
+    def calibrate(self, rul: np.ndarray, strata: Strata) -> Calibrated:
+        """Step 3 on arrays: the model's RUL (cycles) -> age-corrected RUL with its calibrated interval."""
+        rul = self.correction.apply(rul, strata.age)
+        iv = self.calibration.apply(rul, strata.history, strata.regime)
+        return Calibrated(rul, iv.lower, iv.upper)
 
     def predict_windows(self, x: np.ndarray) -> np.ndarray:
         """(batch, window, n_features) -> (batch,) RUL in cycles."""
@@ -123,13 +154,13 @@ class Predictor:
 
     def finish(self, engine_ids: Sequence[str], rul: np.ndarray, sequences: Sequence[ValidSequence]
                ) -> list[Prediction]:
-        """Step 3 of the model loop: RUL (cycles) of each sequence -> predictions with the calibrated
-        interval, at each sequence's last cycle."""
-        iv = self.calibration.apply(rul, *self.strata([s.values for s in sequences]))
+        """Step 3 of the model loop: the model's RUL (cycles) of each sequence -> predictions, corrected
+        for age, with the calibrated interval, at each sequence's last cycle."""
+        c = self.calibrate(rul, self.strata([s.values for s in sequences], [s.cycles for s in sequences]))
         return [
             Prediction(str(e), float(r), float(lo), float(hi), self.confidence, self.version,
                        None if s.cycles is None else int(s.cycles[-1]))
-            for e, r, lo, hi, s in zip(engine_ids, rul, iv.lower, iv.upper, sequences, strict=True)
+            for e, r, lo, hi, s in zip(engine_ids, c.rul, c.lower, c.upper, sequences, strict=True)
         ]
 
     def predict_sequences(self, engine_ids: Sequence[str], sequences: Sequence[ValidSequence]) -> list[Prediction]:

@@ -43,6 +43,10 @@ class TrainConfig(BaseModel):
     serve: Literal["student", "ensemble"] = Field(
         "student", description="which model the bundle serves: the distilled student or the teacher ensemble"
     )
+    age_correction: Literal["test-like", "every-cycle", "off"] = Field(
+        "test-like", description="correct the served RUL by engine age, fitted on out-of-fold predictions under "
+        "this prior over when an engine is looked at (see prognos.correction)",
+    )
     confidence: float = Field(0.9, gt=0, lt=1, description="nominal coverage of prediction intervals")
     interval_bins: int = Field(4, ge=1, description="bins of predicted RUL for conditional calibration")
     holdout: float | None = Field(

@@ -1,4 +1,5 @@
-"""``prognos train``: data -> fitted features -> cross-fitted ensemble -> calibration -> bundle."""
+"""``prognos train``: data -> fitted features -> cross-fitted ensemble -> (student) -> age correction ->
+interval calibration -> bundle."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 from torch.nn import Module
 
 from prognos.bundle import Bundle, write_bundle
+from prognos.correction import AgeCorrection, prior_mask
 from prognos.data.cmapss import Readings, load_subset
 from prognos.errors import ConfigError, TrainingError
 from prognos.features.pipeline import FeaturePipeline, Windows
@@ -81,7 +83,14 @@ def train_bundle_from_readings(
     if on_epoch is None:
         on_epoch = epoch_logger(log)
     result = train_ensemble(windows, pipeline.n_features, cfg, on_epoch)
-    history, regime = _strata(pipeline, train)
+    history, regime, rul_uncapped = _strata(pipeline, train)
+
+    def fit_correction(pred: np.ndarray) -> AgeCorrection:
+        # Out-of-fold predictions at the windows the prior keeps; age = the window's cycle number.
+        if cfg.age_correction == "off":
+            return AgeCorrection(cap=cfg.rul_cap)
+        keep = prior_mask(windows.engine_ids, windows.cycles, rul_uncapped, cfg.age_correction)
+        return AgeCorrection.fit(pred[keep], windows.cycles[keep], windows.y[keep], cfg.rul_cap, cfg.age_correction)
 
     def fit_intervals(pred: np.ndarray) -> IntervalCalibration:
         # Cells: history shorter than a window (front-padded) or not, and the last reading's regime.
@@ -91,9 +100,17 @@ def train_bundle_from_readings(
     def validation(pred: np.ndarray, cal: IntervalCalibration) -> dict[str, Any]:
         return _validation(pred, windows.y, cal, history, regime)
 
-    teacher_cal = fit_intervals(result.oof_pred)
-    teacher_val = validation(result.oof_pred, teacher_cal)
-    teacher_val["note"] = "out-of-fold, all windows of the training engines, in-sample calibration"
+    def corrected(pred: np.ndarray) -> tuple[AgeCorrection, np.ndarray, IntervalCalibration, dict[str, Any]]:
+        correction = fit_correction(pred)
+        fixed = correction.apply(pred, windows.cycles)
+        cal = fit_intervals(fixed)
+        val = validation(fixed, cal)
+        val["rmse_before_age_correction"] = float(np.sqrt(np.mean((pred - windows.y) ** 2)))
+        return correction, fixed, cal, val
+
+    teacher_corr, teacher_oof, teacher_cal, teacher_val = corrected(result.oof_pred)
+    teacher_val["note"] = ("out-of-fold, all windows of the training engines, in-sample age correction and "
+                           "calibration")
     log(f"teacher ({len(result.member_epochs)} members): out-of-fold RMSE {teacher_val['rmse']:.2f} "
         f"in {result.seconds / 60:.1f} min")
     served: Module = result.model
@@ -101,7 +118,7 @@ def train_bundle_from_readings(
         "name": cfg.model, "params": cfg.model_params, "members": len(result.member_epochs),
         "best_epochs": result.member_epochs, "served": "ensemble",
     }
-    oof_served, val, calibration = result.oof_pred, teacher_val, teacher_cal
+    correction, oof_served, val, calibration = teacher_corr, teacher_oof, teacher_val, teacher_cal
     if cfg.serve == "student":
         from prognos.training.distill import distill
         from prognos.training.export import torch_predict as _tp
@@ -110,11 +127,9 @@ def train_bundle_from_readings(
         # The student has no out-of-fold predictions of its own: its OOF estimate is the teacher's
         # OOF prediction moved by the student's gap to the teacher on that window.
         gap = _tp(student.model, windows.x) - _tp(result.model, windows.x)
-        oof_served = np.clip(result.oof_pred + gap, 0.0, cfg.rul_cap)
-        calibration = fit_intervals(oof_served)
-        val = validation(oof_served, calibration)
+        correction, oof_served, calibration, val = corrected(np.clip(result.oof_pred + gap, 0.0, cfg.rul_cap))
         val["note"] = ("student: teacher's out-of-fold prediction + (student - teacher) on each window, "
-                       "all windows of the training engines, in-sample calibration")
+                       "all windows of the training engines, in-sample age correction and calibration")
         log(f"student {cfg.student}: RMSE vs teacher {student.agreement_rmse:.2f} on held-back engines; "
             f"estimated out-of-fold RMSE {val['rmse']:.2f} in {student.seconds / 60:.1f} min")
         served = student.model
@@ -127,17 +142,21 @@ def train_bundle_from_readings(
         }
     common: dict[str, Any] = dict(pipeline=pipeline, train=train, windows=windows, dataset=dataset,
                                   holdout_engines=held, train_config=cfg.model_dump())
-    bundle = _write(out, served, calibration, model_info, val, oof_served,
+    if not correction.is_identity:
+        log(f"age correction ({correction.prior}, {correction.n} windows): out-of-fold RMSE "
+            f"{val['rmse_before_age_correction']:.2f} -> {val['rmse']:.2f}")
+    bundle = _write(out, served, calibration, correction, model_info, val, oof_served,
                     training_seconds=round(time.perf_counter() - started, 1), **common)
     if teacher_out is not None and cfg.serve == "student":
         info = {"name": cfg.model, "params": cfg.model_params, "members": len(result.member_epochs),
                 "best_epochs": result.member_epochs, "served": "ensemble"}
-        _write(teacher_out, result.model, teacher_cal, info, teacher_val, result.oof_pred,
+        _write(teacher_out, result.model, teacher_cal, teacher_corr, info, teacher_val, teacher_oof,
                training_seconds=round(result.seconds, 1), **common)
     return bundle
 
 
-def _write(out: Path, served: Module, calibration: IntervalCalibration, model_info: dict[str, Any],
+def _write(out: Path, served: Module, calibration: IntervalCalibration, correction: AgeCorrection,
+           model_info: dict[str, Any],
            val: dict[str, Any], oof: np.ndarray, *, pipeline: FeaturePipeline, train: Readings, windows: Windows,
            **fields: Any) -> Bundle:
     # Drift monitoring: the distributions of the model's inputs and predictions it was trained on.
@@ -155,7 +174,7 @@ def _write(out: Path, served: Module, calibration: IntervalCalibration, model_in
         if diff > 1e-3:
             raise TrainingError(f"ONNX export disagrees with PyTorch by {diff:.2g} cycles")
         return write_bundle(
-            out, onnx_path=onnx_path, pipeline=pipeline, calibration=calibration,
+            out, onnx_path=onnx_path, pipeline=pipeline, calibration=calibration, correction=correction,
             model={**model_info, "onnx_max_abs_diff": diff},
             # rul_metrics counts predictions (one per window); the page shows engines and windows apart.
             validation_metrics={**val, "n_engines": len(np.unique(windows.engine_ids)), "n_windows": len(windows)},
@@ -163,13 +182,14 @@ def _write(out: Path, served: Module, calibration: IntervalCalibration, model_in
         )
 
 
-def _strata(pipeline: FeaturePipeline, train: Readings) -> tuple[np.ndarray, np.ndarray]:
-    """Cycles of history and regime of the last reading behind every training window, in the order
-    of :meth:`FeaturePipeline.training_windows` (engine by engine, one window per row)."""
+def _strata(pipeline: FeaturePipeline, train: Readings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cycles of history, regime of the last reading and uncapped RUL (cycles) behind every training
+    window, in the order of :meth:`FeaturePipeline.training_windows` (engine by engine, one per row)."""
     engines = list(train.engines())
     history = np.concatenate([np.arange(1, len(e) + 1) for e in engines])
     regime = np.concatenate([pipeline.regime_of(e.values) for e in engines])
-    return history, regime
+    rul = np.concatenate([e.cycles[-1] - e.cycles for e in engines]).astype(np.float64)
+    return history, regime, rul
 
 
 def _validation(pred: np.ndarray, true: np.ndarray, calibration: IntervalCalibration, history: np.ndarray,

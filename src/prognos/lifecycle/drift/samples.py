@@ -41,14 +41,16 @@ def sample_from_readings(predictor: Predictor, readings: Readings, *, max_rows: 
         keep = np.sort(np.random.default_rng(seed).choice(n, size=max_rows, replace=False))
     predictions = np.empty(len(keep))
     start, pos = 0, 0
-    for values in windows:  # the model on the window ending at each kept row, engine by engine
+    # The served prediction (model, then age correction) on the window ending at each kept row.
+    for values, engine_cycles in zip(windows, cycles, strict=True):
         stop = start + len(values)
         rows = keep[(keep >= start) & (keep < stop)] - start
         if len(rows):
-            x = pipeline.engine_windows(values)[rows]
+            x, age = pipeline.engine_windows(values)[rows], engine_cycles[rows]
             for i in range(0, len(x), 1024):
                 chunk = x[i:i + 1024]
-                predictions[pos:pos + len(chunk)] = predictor.predict_windows(chunk)
+                predictions[pos:pos + len(chunk)] = predictor.correction.apply(predictor.predict_windows(chunk),
+                                                                               age[i:i + 1024])
                 pos += len(chunk)
         start = stop
     all_cycles = np.concatenate(cycles) if cycles else np.zeros(0)
