@@ -6,7 +6,8 @@ Trains like ``prognos train`` (teacher ensemble, then the distilled student; ``k
 any TrainConfig field, e.g. ``window=30 model=tcn+lstm``), writes the student bundle to
 ``OUT/DATASET-sSEED`` and the teacher's to ``OUT/DATASET-sSEED-teacher``, evaluates both like
 ``prognos evaluate`` (FD001: the official test set; otherwise the held-out engines, test-like cut,
-with the uniform cut beside it) and prints one JSON line per bundle. Minutes are wall-clock on
+with the uniform cut beside it) and prints one JSON line per bundle; a bundle with an age correction is
+evaluated a second time without it (``without_age_correction``: the ablation, same network). Minutes are wall-clock on
 whatever the machine is doing; the log says how many threads.
 """
 
@@ -29,6 +30,7 @@ def main() -> None:
     ap.add_argument("--evaluate-only", action="store_true", help="evaluate the bundles OUT already holds")
     ap.add_argument("overrides", nargs="*", help="TrainConfig field=value (JSON values)")
     args = ap.parse_args()
+    from prognos.correction import AgeCorrection
     from prognos.evaluation import evaluate_bundle
     from prognos.serving.predictor import Predictor
     from prognos.training.config import load_train_config
@@ -59,6 +61,10 @@ def main() -> None:
         row = {k: m.get(k) for k in ("rmse", "score", "coverage", "mean_interval_width", "n_engines")}
         if "uniform_cut" in m:
             row["uniform_cut"] = {k: m["uniform_cut"][k] for k in ("rmse", "score", "coverage")}
+        if not p.correction.is_identity:
+            p.correction = AgeCorrection()  # the same network and intervals, the raw network output
+            m0 = evaluate_bundle(p, args.data_dir, args.dataset, args.out / f"report-{path.name}-uncorrected").metrics
+            row["without_age_correction"] = {k: m0.get(k) for k in ("rmse", "score", "coverage")}
         print(json.dumps({"dataset": args.dataset, "seed": args.seed, "served": kind, **row,
                           "train_minutes": None if args.evaluate_only else round(minutes, 1),
                           "train_cpu_minutes": None if args.evaluate_only else round(cpu_minutes, 1),

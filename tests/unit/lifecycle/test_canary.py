@@ -14,6 +14,7 @@ import pytest
 
 from prognos.bundle import read_bundle
 from prognos.config import Settings, get_settings
+from prognos.correction import AgeCorrection
 from prognos.fleet import open_store
 from prognos.lifecycle.canary import CandidateRef, FixedCandidate, RegistryCandidate, ShadowCanary
 from prognos.lifecycle.feedback import model_performance
@@ -45,8 +46,15 @@ class BrokenRuntime:
         raise RuntimeError("candidate exploded")
 
 
+def uncorrected(p: Predictor) -> Predictor:
+    """``p`` serving its network's raw output: the age correction (a non-linear map of it) off, so a
+    candidate's served disagreement with production is exactly its runtime's offset."""
+    p.correction = AgeCorrection()
+    return p
+
+
 def loader(runtime: Callable[[Path], object]) -> Callable[[Path], Predictor]:
-    return lambda path: Predictor(read_bundle(path), runtime=runtime(path / "model.onnx"))  # type: ignore[arg-type]
+    return lambda path: uncorrected(Predictor(read_bundle(path), runtime=runtime(path / "model.onnx")))  # type: ignore[arg-type]
 
 
 def settings(tmp_path: Path, **kw: object) -> Settings:
@@ -63,7 +71,7 @@ def items(bundle: Path, n: int) -> list[tuple[str, list[dict[str, object]]]]:
 def test_candidate_scores_sampled_traffic_in_the_background(tiny_bundle: Path, make_bundle, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     s = settings(tmp_path)
     store = open_store(s)
-    service = PredictionService(s, load_predictor(tiny_bundle, s))
+    service = PredictionService(s, uncorrected(load_predictor(tiny_bundle, s)))
     candidate_bundle = make_bundle("cand")
     canary = ShadowCanary(s, FixedCandidate(candidate_bundle, "v2"), store=lambda: store,
                           load=loader(lambda m: OffsetRuntime(m, 7.0)), seed=0)
@@ -104,7 +112,7 @@ def test_candidate_scores_sampled_traffic_in_the_background(tiny_bundle: Path, m
 
 def test_shadow_work_never_holds_up_or_fails_an_answer(tiny_bundle: Path, make_bundle, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     s = settings(tmp_path, canary_max_pending=5)
-    service = PredictionService(s, load_predictor(tiny_bundle, s))
+    service = PredictionService(s, uncorrected(load_predictor(tiny_bundle, s)))
     gate = threading.Event()  # the candidate is stuck until the gate opens
     runtimes: list[OffsetRuntime] = []
 
@@ -144,7 +152,7 @@ def test_shadow_work_never_holds_up_or_fails_an_answer(tiny_bundle: Path, make_b
 
 def test_a_failing_candidate_is_counted_not_raised(tiny_bundle: Path, make_bundle, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     s = settings(tmp_path)
-    service = PredictionService(s, load_predictor(tiny_bundle, s))
+    service = PredictionService(s, uncorrected(load_predictor(tiny_bundle, s)))
     canary = ShadowCanary(s, FixedCandidate(make_bundle("broken"), "vx"), load=loader(lambda m: BrokenRuntime()))
     service.observers.append(canary.observe)
 
@@ -165,7 +173,7 @@ def test_a_failing_candidate_is_counted_not_raised(tiny_bundle: Path, make_bundl
 def test_nothing_is_shadowed_without_a_distinct_candidate_or_with_fraction_zero(tiny_bundle: Path, tmp_path: Path
                                                                                 ) -> None:
     s = settings(tmp_path)
-    predictor = load_predictor(tiny_bundle, s)
+    predictor = uncorrected(load_predictor(tiny_bundle, s))
     service = PredictionService(s, predictor)
     none = ShadowCanary(s, FixedCandidate(None))
     itself = ShadowCanary(s, FixedCandidate(tiny_bundle, "same"))  # the production version in shadow: pointless
@@ -187,7 +195,7 @@ def test_nothing_is_shadowed_without_a_distinct_candidate_or_with_fraction_zero(
 
 def test_sampling_follows_the_fraction(tiny_bundle: Path, make_bundle, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     s = settings(tmp_path, canary_fraction=0.25, canary_max_pending=10_000)
-    predictor = load_predictor(tiny_bundle, s)
+    predictor = uncorrected(load_predictor(tiny_bundle, s))
     canary = ShadowCanary(s, FixedCandidate(make_bundle("frac"), "v2"), seed=3)
     asyncio.run(canary.refresh())
     service = PredictionService(s, predictor)
