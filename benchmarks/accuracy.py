@@ -52,10 +52,12 @@ def main() -> None:
                      log=lambda m: print(m, flush=True))
     minutes = (time.perf_counter() - t0) / 60
     cpu_minutes = (time.process_time() - c0) / 60  # all threads of this process: the machine-independent cost
-    for kind, path in (("student", student_dir), ("teacher", teacher_dir)):
+    for kind, path in (("served", student_dir), ("teacher", teacher_dir)):
         if not path.exists():
             continue
         p = Predictor.from_path(path)
+        if kind == "served":  # "student", or "ensemble" when the run serves its teacher (serve=ensemble)
+            kind = str(p.bundle.manifest.model.get("served", "student"))
         rep = evaluate_bundle(p, args.data_dir, args.dataset, args.out / f"report-{path.name}")
         m = rep.metrics
         row = {k: m.get(k) for k in ("rmse", "score", "coverage", "mean_interval_width", "n_engines")}
