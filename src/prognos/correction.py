@@ -21,15 +21,14 @@ Age is the cycle number of the last reading; without cycle numbers, the number o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["PRIORS", "AgeCorrection", "prior_mask"]
+__all__ = ["AgeCorrection", "prior_mask"]
 
 Prior = Literal["test-like", "every-cycle"]
-PRIORS: tuple[str, ...] = ("test-like", "every-cycle", "off")
 
 #: The test-like prior: RUL at the cut in [5, 150] cycles, at least 31 cycles of history (cycles).
 TEST_LIKE_RUL = (5, 150)
@@ -71,6 +70,13 @@ class AgeCorrection:
     cap: float = 125.0
     prior: str = "off"
     n: int = 0  # windows it was fitted on
+    # The same knots and table as arrays, built once: apply() runs on every served batch.
+    _arrays: tuple[np.ndarray, np.ndarray, np.ndarray] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_arrays", (np.asarray(self.rul_knots, dtype=np.float64),
+                                             np.asarray(self.age_knots, dtype=np.float64),
+                                             np.asarray(self.values, dtype=np.float64)))
 
     @property
     def is_identity(self) -> bool:
@@ -96,9 +102,8 @@ class AgeCorrection:
         pred = np.asarray(pred, dtype=np.float64)
         if self.is_identity or not len(pred):
             return pred
-        wr = _hat(pred, np.asarray(self.rul_knots))
-        wa = _hat(np.asarray(age), np.asarray(self.age_knots))
-        out = np.einsum("ni,ij,nj->n", wr, np.asarray(self.values), wa)
+        rul_knots, age_knots, values = self._arrays
+        out = np.einsum("ni,ij,nj->n", _hat(pred, rul_knots), values, _hat(np.asarray(age), age_knots))
         return np.clip(out, 0.0, self.cap)
 
     def to_dict(self) -> dict[str, Any]:

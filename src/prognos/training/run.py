@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,30 +86,23 @@ def train_bundle_from_readings(
     result = train_ensemble(windows, pipeline.n_features, cfg, on_epoch)
     history, regime, rul_uncapped = _strata(pipeline, train)
 
-    def fit_correction(pred: np.ndarray) -> AgeCorrection:
-        # Out-of-fold predictions at the windows the prior keeps; age = the window's cycle number.
-        if cfg.age_correction == "off":
-            return AgeCorrection(cap=cfg.rul_cap)
-        keep = prior_mask(windows.engine_ids, windows.cycles, rul_uncapped, cfg.age_correction)
-        return AgeCorrection.fit(pred[keep], windows.cycles[keep], windows.y[keep], cfg.rul_cap, cfg.age_correction)
-
-    def fit_intervals(pred: np.ndarray) -> IntervalCalibration:
-        # Cells: history shorter than a window (front-padded) or not, and the last reading's regime.
-        return calibrate(pred, windows.y, cfg.confidence, cfg.rul_cap, cfg.interval_bins,
-                         history=history, regime=regime, history_edges=[cfg.window])
-
-    def validation(pred: np.ndarray, cal: IntervalCalibration) -> dict[str, Any]:
-        return _validation(pred, windows.y, cal, history, regime)
-
-    def corrected(pred: np.ndarray) -> tuple[AgeCorrection, np.ndarray, IntervalCalibration, dict[str, Any]]:
-        correction = fit_correction(pred)
+    def fit_output(pred: np.ndarray) -> _Fitted:
+        """Age correction, then intervals, on out-of-fold predictions ``pred`` (cycles)."""
+        correction = AgeCorrection(cap=cfg.rul_cap)
+        if cfg.age_correction != "off":  # fitted at the windows the prior keeps; age = the window's cycle
+            keep = prior_mask(windows.engine_ids, windows.cycles, rul_uncapped, cfg.age_correction)
+            correction = AgeCorrection.fit(pred[keep], windows.cycles[keep], windows.y[keep], cfg.rul_cap,
+                                           cfg.age_correction)
         fixed = correction.apply(pred, windows.cycles)
-        cal = fit_intervals(fixed)
-        val = validation(fixed, cal)
+        # Interval cells: history shorter than a window (front-padded) or not, and the last reading's regime.
+        cal = calibrate(fixed, windows.y, cfg.confidence, cfg.rul_cap, cfg.interval_bins,
+                        history=history, regime=regime, history_edges=[cfg.window])
+        val = _validation(fixed, windows.y, cal, history, regime)
         val["rmse_before_age_correction"] = float(np.sqrt(np.mean((pred - windows.y) ** 2)))
-        return correction, fixed, cal, val
+        return _Fitted(correction, fixed, cal, val)
 
-    teacher_corr, teacher_oof, teacher_cal, teacher_val = corrected(result.oof_pred)
+    teacher = fit_output(result.oof_pred)
+    teacher_val = teacher.validation
     teacher_val["note"] = ("out-of-fold, all windows of the training engines, in-sample age correction and "
                            "calibration")
     log(f"teacher ({len(result.member_epochs)} members): out-of-fold RMSE {teacher_val['rmse']:.2f} "
@@ -118,7 +112,7 @@ def train_bundle_from_readings(
         "name": cfg.model, "params": cfg.model_params, "members": len(result.member_epochs),
         "best_epochs": result.member_epochs, "served": "ensemble",
     }
-    correction, oof_served, val, calibration = teacher_corr, teacher_oof, teacher_val, teacher_cal
+    fitted = teacher
     if cfg.serve == "student":
         from prognos.training.distill import distill
         from prognos.training.export import torch_predict as _tp
@@ -127,7 +121,8 @@ def train_bundle_from_readings(
         # The student has no out-of-fold predictions of its own: its OOF estimate is the teacher's
         # OOF prediction moved by the student's gap to the teacher on that window.
         gap = _tp(student.model, windows.x) - _tp(result.model, windows.x)
-        correction, oof_served, calibration, val = corrected(np.clip(result.oof_pred + gap, 0.0, cfg.rul_cap))
+        fitted = fit_output(np.clip(result.oof_pred + gap, 0.0, cfg.rul_cap))
+        val = fitted.validation
         val["note"] = ("student: teacher's out-of-fold prediction + (student - teacher) on each window, "
                        "all windows of the training engines, in-sample age correction and calibration")
         log(f"student {cfg.student}: RMSE vs teacher {student.agreement_rmse:.2f} on held-back engines; "
@@ -142,27 +137,36 @@ def train_bundle_from_readings(
         }
     common: dict[str, Any] = dict(pipeline=pipeline, train=train, windows=windows, dataset=dataset,
                                   holdout_engines=held, train_config=cfg.model_dump())
-    if not correction.is_identity:
-        log(f"age correction ({correction.prior}, {correction.n} windows): out-of-fold RMSE "
+    if not fitted.correction.is_identity:
+        c, val = fitted.correction, fitted.validation
+        log(f"age correction ({c.prior}, {c.n} windows): out-of-fold RMSE "
             f"{val['rmse_before_age_correction']:.2f} -> {val['rmse']:.2f}")
-    bundle = _write(out, served, calibration, correction, model_info, val, oof_served,
+    bundle = _write(out, served, fitted, model_info,
                     training_seconds=round(time.perf_counter() - started, 1), **common)
     if teacher_out is not None and cfg.serve == "student":
         info = {"name": cfg.model, "params": cfg.model_params, "members": len(result.member_epochs),
                 "best_epochs": result.member_epochs, "served": "ensemble"}
-        _write(teacher_out, result.model, teacher_cal, teacher_corr, info, teacher_val, teacher_oof,
+        _write(teacher_out, result.model, teacher, info,
                training_seconds=round(result.seconds, 1), **common)
     return bundle
 
 
-def _write(out: Path, served: Module, calibration: IntervalCalibration, correction: AgeCorrection,
-           model_info: dict[str, Any],
-           val: dict[str, Any], oof: np.ndarray, *, pipeline: FeaturePipeline, train: Readings, windows: Windows,
-           **fields: Any) -> Bundle:
+@dataclass(frozen=True)
+class _Fitted:
+    """What training fits on a served model's out-of-fold predictions."""
+
+    correction: AgeCorrection
+    oof: np.ndarray  # out-of-fold predictions after the age correction, cycles
+    calibration: IntervalCalibration
+    validation: dict[str, Any]
+
+
+def _write(out: Path, served: Module, fitted: _Fitted, model_info: dict[str, Any], *, pipeline: FeaturePipeline,
+           train: Readings, windows: Windows, **fields: Any) -> Bundle:
     # Drift monitoring: the distributions of the model's inputs and predictions it was trained on.
     from prognos.reference import REFERENCE_FILE, reference_profile
 
-    reference = reference_profile(pipeline, train, windows, oof)
+    reference = reference_profile(pipeline, train, windows, fitted.oof)
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "model.onnx"
         export_onnx(served, pipeline.window, pipeline.n_features, onnx_path)
@@ -174,10 +178,12 @@ def _write(out: Path, served: Module, calibration: IntervalCalibration, correcti
         if diff > 1e-3:
             raise TrainingError(f"ONNX export disagrees with PyTorch by {diff:.2g} cycles")
         return write_bundle(
-            out, onnx_path=onnx_path, pipeline=pipeline, calibration=calibration, correction=correction,
+            out, onnx_path=onnx_path, pipeline=pipeline, calibration=fitted.calibration,
+            correction=fitted.correction,
             model={**model_info, "onnx_max_abs_diff": diff},
             # rul_metrics counts predictions (one per window); the page shows engines and windows apart.
-            validation_metrics={**val, "n_engines": len(np.unique(windows.engine_ids)), "n_windows": len(windows)},
+            validation_metrics={**fitted.validation, "n_engines": len(np.unique(windows.engine_ids)),
+                                "n_windows": len(windows)},
             extra_files={REFERENCE_FILE: reference.to_json()}, **fields,
         )
 
