@@ -54,7 +54,10 @@ class TrainConfig(BaseModel):
         description="share of training engines kept out for evaluation; None: 0 if a RUL file exists, else 0.2",
     )
     seed: int = 0
-    threads: int = Field(2, ge=1)
+    threads: int = Field(
+        2, ge=1, le=64, description="ensemble members trained at once, each in a worker process on one thread; "
+        "the trained model is the same for any value",
+    )
 
 
 def load_train_config(path: Path | None, **overrides: Any) -> TrainConfig:

@@ -115,12 +115,11 @@ def train_bundle_from_readings(
     fitted = teacher
     if cfg.serve == "student":
         from prognos.training.distill import distill
-        from prognos.training.export import torch_predict as _tp
 
         student = distill(result.model, pipeline, train, windows, cfg, on_epoch)
         # The student has no out-of-fold predictions of its own: its OOF estimate is the teacher's
         # OOF prediction moved by the student's gap to the teacher on that window.
-        gap = _tp(student.model, windows.x) - _tp(result.model, windows.x)
+        gap = torch_predict(student.model, windows.x) - torch_predict(result.model, windows.x)
         fitted = fit_output(np.clip(result.oof_pred + gap, 0.0, cfg.rul_cap))
         val = fitted.validation
         val["note"] = ("student: teacher's out-of-fold prediction + (student - teacher) on each window, "

@@ -22,6 +22,7 @@ from torch import nn
 from prognos.features.pipeline import Windows
 from prognos.training.config import TrainConfig
 from prognos.training.networks import Ensemble, build_network
+from prognos.training.workers import Job, MemberOutput, train_in_workers
 
 __all__ = ["EpochReport", "TrainResult", "architectures", "engine_folds", "epoch_logger", "rul_loss", "train_ensemble"]
 
@@ -135,31 +136,48 @@ def _train_member(
 def train_ensemble(
     windows: Windows, n_features: int, cfg: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = None
 ) -> TrainResult:
-    torch.set_num_threads(cfg.threads)
+    """Train the cross-fitted ensemble: ``cfg.threads`` members at a time, each on one thread (in worker
+    processes when more than one, see :mod:`prognos.training.workers`); the result does not depend on
+    ``cfg.threads``."""
+    torch.set_num_threads(1)
     start = time.perf_counter()
     archs = architectures(cfg.model)
     fold = engine_folds(windows.engine_ids, cfg.folds, cfg.seed)
     x_all = torch.from_numpy(windows.x)
     y_all = torch.from_numpy(windows.y / cfg.rul_cap).float()
+    n_members = cfg.folds * len(archs)
+    jobs = [Job(k * len(archs) + a + 1, k, arch, cfg.seed * 1000 + k * 10 + a)
+            for k in range(cfg.folds) for a, arch in enumerate(archs)]
+
+    def report(index: int, epoch: int, loss: float, rmse: float, best: float) -> None:
+        if on_epoch:
+            on_epoch(EpochReport(index, n_members, epoch, cfg.epochs, loss, rmse, best))
+
+    if cfg.threads > 1 and len(jobs) > 1:
+        outputs = train_in_workers(jobs, windows.x, y_all.numpy(), windows.y, fold, n_features,
+                                   cfg.model_dump_json(), cfg.threads, report)
+    else:
+        outputs = [_train_here(job, x_all, y_all, windows.y, fold, n_features, cfg, report) for job in jobs]
     oof = np.zeros(len(windows))
     members: list[nn.Module] = []
-    epochs_used: list[int] = []
-    n_members = cfg.folds * len(archs)
-    for k in range(cfg.folds):
-        tr = torch.from_numpy(np.flatnonzero(fold != k))
-        va = np.flatnonzero(fold == k)
-        x_va = x_all[torch.from_numpy(va)]
-        for a, arch in enumerate(archs):
-            index = k * len(archs) + a + 1
-
-            def report(epoch: int, loss: float, rmse: float, best: float, index: int = index) -> None:
-                if on_epoch:
-                    on_epoch(EpochReport(index, n_members, epoch, cfg.epochs, loss, rmse, best))
-
-            m = _train_member(arch, cfg.seed * 1000 + k * 10 + a, x_all, y_all, tr, x_va, windows.y[va], n_features,
-                              cfg, report)
-            oof[va] += np.clip(_predict(m.net, x_va) * cfg.rul_cap, 0, cfg.rul_cap) / len(archs)
-            members.append(m.net)
-            epochs_used.append(m.best_epoch)
+    for job, out in zip(jobs, outputs, strict=True):
+        oof[fold == job.fold] += out.oof / len(archs)
+        net = build_network(job.arch, n_features, cfg.window, **cfg.model_params.get(job.arch, {}))
+        net.load_state_dict({k: torch.from_numpy(v) for k, v in out.state.items()})
+        members.append(net.eval())
     model = Ensemble(members, cfg.rul_cap).eval()
-    return TrainResult(model, oof, epochs_used, time.perf_counter() - start)
+    return TrainResult(model, oof, [out.best_epoch for out in outputs], time.perf_counter() - start)
+
+
+def _train_here(job: Job, x_all: torch.Tensor, y_all: torch.Tensor, y_cycles: np.ndarray, fold: np.ndarray,
+                n_features: int, cfg: TrainConfig, report: Callable[[int, int, float, float, float], None],
+                ) -> MemberOutput:
+    """One member in this process (``threads=1``): what a worker does, without the files."""
+    tr = torch.from_numpy(np.flatnonzero(fold != job.fold))
+    va = np.flatnonzero(fold == job.fold)
+    x_va = x_all[torch.from_numpy(va)]
+    m = _train_member(job.arch, job.seed, x_all, y_all, tr, x_va, y_cycles[va], n_features, cfg,
+                      lambda e, loss, r, b: report(job.index, e, loss, r, b))
+    state = {k: v.detach().numpy().copy() for k, v in m.net.state_dict().items()}
+    oof = np.clip(_predict(m.net, x_va) * cfg.rul_cap, 0, cfg.rul_cap)
+    return MemberOutput(job.index, state, oof, m.best_epoch)

@@ -52,3 +52,34 @@ def test_config_file_errors_are_clear(tmp_path):
         load_train_config(bad)
     with pytest.raises(ConfigError, match="no such config file"):
         load_train_config(tmp_path / "missing.toml")
+
+
+def test_members_trained_in_worker_processes_equal_those_trained_in_process():
+    """threads=2 trains members at once in two worker processes; the model must be bit-for-bit the
+    threads=1 one (each member is seeded and runs on one thread wherever it runs)."""
+    fleet = synthetic_fleet(6, seed=5, min_life=50, max_life=70)
+    p = FeaturePipeline(window=10).fit(fleet)
+    w = p.training_windows(fleet)
+    one = TrainConfig(model="tcn+lstm", folds=2, epochs=2, window=10, threads=1, seed=3)
+    seen: list = []
+    a = train_ensemble(w, p.n_features, one)
+    b = train_ensemble(w, p.n_features, one.model_copy(update={"threads": 2}), seen.append)
+    np.testing.assert_array_equal(a.oof_pred, b.oof_pred)
+    assert a.member_epochs == b.member_epochs
+    for ma, mb in zip(a.model.members, b.model.members, strict=True):
+        for (ka, ta), (kb, tb) in zip(ma.state_dict().items(), mb.state_dict().items(), strict=True):
+            assert ka == kb and np.array_equal(ta.numpy(), tb.numpy()), ka
+    assert {(r.member, r.epoch) for r in seen} >= {(m, 1) for m in (1, 2, 3, 4)}  # progress came back
+
+
+def test_a_failing_worker_is_one_clear_error(monkeypatch):
+    from prognos.errors import TrainingError
+    from prognos.training.workers import Job, train_in_workers
+
+    x = np.zeros((4, 10, 3), np.float32)
+    jobs = [Job(1, 0, "no-such-network", 0), Job(2, 1, "no-such-network", 0)]
+    cfg = TrainConfig(model="tcn", folds=2, window=10).model_dump_json()
+    with pytest.raises(TrainingError, match=r"training worker .* stopped .* member [12]"):
+        train_in_workers(jobs, x, np.zeros(4, np.float32), np.zeros(4), np.array([0, 0, 1, 1]), 3, cfg, 2,
+                         lambda *a: None)
+
