@@ -35,7 +35,9 @@ def export_onnx(model: nn.Module, window: int, n_features: int, path: Path) -> N
     Path(path).write_bytes(proto.SerializeToString())
 
 
-def torch_predict(model: nn.Module, x: np.ndarray) -> np.ndarray:
+def torch_predict(model: nn.Module, x: np.ndarray, batch: int = 512) -> np.ndarray:
+    """``model``'s output on windows ``x`` (n, window, features), ``batch`` windows at a time."""
     model.eval()
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     with torch.no_grad():
-        return model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+        return torch.cat([model(t[i : i + batch]) for i in range(0, max(len(t), 1), batch)]).numpy()

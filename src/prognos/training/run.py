@@ -83,7 +83,12 @@ def train_bundle_from_readings(
         raise ConfigError(f"{dataset}: {train.n_engines} training engines are fewer than folds={cfg.folds}")
     if on_epoch is None:
         on_epoch = epoch_logger(log)
-    result = train_ensemble(windows, pipeline.n_features, cfg, on_epoch)
+    inputs = None
+    if cfg.serve == "student":  # the teacher's members label the student's windows where they are trained
+        from prognos.training.distill import distill, student_windows
+
+        inputs = student_windows(pipeline, train, windows, cfg.seed, cfg.student_late_starts, cfg.student_noise)
+    result = train_ensemble(windows, pipeline.n_features, cfg, on_epoch, extra=None if inputs is None else inputs.x)
     history, regime, rul_uncapped = _strata(pipeline, train)
 
     def fit_output(pred: np.ndarray) -> _Fitted:
@@ -113,13 +118,12 @@ def train_bundle_from_readings(
         "best_epochs": result.member_epochs, "served": "ensemble",
     }
     fitted = teacher
-    if cfg.serve == "student":
-        from prognos.training.distill import distill
-
-        student = distill(result.model, pipeline, train, windows, cfg, on_epoch)
+    if inputs is not None and result.extra_pred is not None:
+        student = distill(inputs, result.extra_pred, pipeline.n_features, pipeline.window, cfg, on_epoch)
         # The student has no out-of-fold predictions of its own: its OOF estimate is the teacher's
-        # OOF prediction moved by the student's gap to the teacher on that window.
-        gap = torch_predict(student.model, windows.x) - torch_predict(result.model, windows.x)
+        # OOF prediction moved by the student's gap to the teacher on that window (the student's
+        # inputs begin with the training windows).
+        gap = torch_predict(student.model, windows.x) - result.extra_pred[: len(windows)]
         fitted = fit_output(np.clip(result.oof_pred + gap, 0.0, cfg.rul_cap))
         val = fitted.validation
         val["note"] = ("student: teacher's out-of-fold prediction + (student - teacher) on each window, "

@@ -22,7 +22,7 @@ from torch import nn
 from prognos.features.pipeline import Windows
 from prognos.training.config import TrainConfig
 from prognos.training.networks import Ensemble, build_network
-from prognos.training.workers import Job, MemberOutput, train_in_workers
+from prognos.training.workers import Job, MemberOutput, predict_chunked, train_in_workers
 
 __all__ = ["EpochReport", "TrainResult", "architectures", "engine_folds", "epoch_logger", "rul_loss", "train_ensemble"]
 
@@ -61,6 +61,7 @@ class TrainResult:
     oof_pred: np.ndarray  # (n_windows,) cycles
     member_epochs: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    extra_pred: np.ndarray | None = None  # (n_extra,) the ensemble's prediction on ``extra``, cycles
 
 
 def architectures(model: str) -> list[str]:
@@ -86,7 +87,8 @@ def rul_loss(pred: torch.Tensor, target: torch.Tensor, late_penalty: float) -> t
     return (err**2 * (1.0 + late_penalty * (err > 0).float())).mean()
 
 
-def _predict(model: nn.Module, x: torch.Tensor, batch: int = 4096) -> np.ndarray:
+def _predict(model: nn.Module, x: torch.Tensor, batch: int = 512) -> np.ndarray:
+    # 512 windows at a time: about twice as fast on one thread as 4096 (activations stay in cache)
     model.eval()
     with torch.no_grad():
         return torch.cat([model(x[i : i + batch]) for i in range(0, len(x), batch)]).numpy()
@@ -134,11 +136,13 @@ def _train_member(
 
 
 def train_ensemble(
-    windows: Windows, n_features: int, cfg: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = None
+    windows: Windows, n_features: int, cfg: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = None,
+    extra: np.ndarray | None = None,
 ) -> TrainResult:
     """Train the cross-fitted ensemble: ``cfg.threads`` members at a time, each on one thread (in worker
     processes when more than one, see :mod:`prognos.training.workers`); the result does not depend on
-    ``cfg.threads``."""
+    ``cfg.threads``. ``extra``: more windows for the ensemble to predict (the student's inputs), each
+    member predicting them where it was trained."""
     torch.set_num_threads(1)
     start = time.perf_counter()
     archs = architectures(cfg.model)
@@ -155,9 +159,9 @@ def train_ensemble(
 
     if cfg.threads > 1 and len(jobs) > 1:
         outputs = train_in_workers(jobs, windows.x, y_all.numpy(), windows.y, fold, n_features,
-                                   cfg.model_dump_json(), cfg.threads, report)
+                                   cfg.model_dump_json(), cfg.threads, report, extra)
     else:
-        outputs = [_train_here(job, x_all, y_all, windows.y, fold, n_features, cfg, report) for job in jobs]
+        outputs = [_train_here(job, x_all, y_all, windows.y, fold, n_features, cfg, report, extra) for job in jobs]
     oof = np.zeros(len(windows))
     members: list[nn.Module] = []
     for job, out in zip(jobs, outputs, strict=True):
@@ -166,12 +170,16 @@ def train_ensemble(
         net.load_state_dict({k: torch.from_numpy(v) for k, v in out.state.items()})
         members.append(net.eval())
     model = Ensemble(members, cfg.rul_cap).eval()
-    return TrainResult(model, oof, [out.best_epoch for out in outputs], time.perf_counter() - start)
+    extra_pred = None
+    if extra is not None:  # what Ensemble.forward computes, from the members' outputs
+        raw = torch.stack([torch.from_numpy(out.extra) for out in outputs if out.extra is not None]).mean(0)
+        extra_pred = torch.clamp(raw * cfg.rul_cap, 0.0, cfg.rul_cap).numpy()
+    return TrainResult(model, oof, [out.best_epoch for out in outputs], time.perf_counter() - start, extra_pred)
 
 
 def _train_here(job: Job, x_all: torch.Tensor, y_all: torch.Tensor, y_cycles: np.ndarray, fold: np.ndarray,
                 n_features: int, cfg: TrainConfig, report: Callable[[int, int, float, float, float], None],
-                ) -> MemberOutput:
+                extra: np.ndarray | None) -> MemberOutput:
     """One member in this process (``threads=1``): what a worker does, without the files."""
     tr = torch.from_numpy(np.flatnonzero(fold != job.fold))
     va = np.flatnonzero(fold == job.fold)
@@ -180,4 +188,5 @@ def _train_here(job: Job, x_all: torch.Tensor, y_all: torch.Tensor, y_cycles: np
                       lambda e, loss, r, b: report(job.index, e, loss, r, b))
     state = {k: v.detach().numpy().copy() for k, v in m.net.state_dict().items()}
     oof = np.clip(_predict(m.net, x_va) * cfg.rul_cap, 0, cfg.rul_cap)
-    return MemberOutput(job.index, state, oof, m.best_epoch)
+    more = predict_chunked(m.net, extra) if extra is not None else None
+    return MemberOutput(job.index, state, oof, m.best_epoch, more)

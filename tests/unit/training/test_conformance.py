@@ -83,14 +83,15 @@ def test_short_sequence_gets_a_prediction(tiny_bundle):
 def test_distilled_student_onnx_matches_pytorch(real_windows, tmp_path):
     """The served network of a default bundle is the distilled student: the same parity on real windows."""
     from prognos.training.config import TrainConfig
-    from prognos.training.distill import distill
+    from prognos.training.distill import distill, student_windows
 
     torch.manual_seed(0)
     p, x, train = real_windows
     few = train.select({e.engine_id for e, _ in zip(train.engines(), range(4), strict=False)})
     teacher = Ensemble([build_network("tcn", p.n_features, p.window) for _ in range(2)], cap=125.0).eval()
     cfg = TrainConfig(folds=2, epochs=1, window=p.window, threads=1)
-    student = distill(teacher, p, few, p.training_windows(few), cfg).model
+    sw = student_windows(p, few, p.training_windows(few), cfg.seed)
+    student = distill(sw, torch_predict(teacher, sw.x), p.n_features, p.window, cfg).model
     assert len(student.members) == 1 and type(student.members[0]) is NETWORKS[cfg.student]
     path = tmp_path / "student.onnx"
     export_onnx(student, p.window, p.n_features, path)

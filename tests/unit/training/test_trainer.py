@@ -57,14 +57,20 @@ def test_config_file_errors_are_clear(tmp_path):
 def test_members_trained_in_worker_processes_equal_those_trained_in_process():
     """threads=2 trains members at once in two worker processes; the model must be bit-for-bit the
     threads=1 one (each member is seeded and runs on one thread wherever it runs)."""
+    from prognos.training.export import torch_predict
+
     fleet = synthetic_fleet(6, seed=5, min_life=50, max_life=70)
     p = FeaturePipeline(window=10).fit(fleet)
     w = p.training_windows(fleet)
     one = TrainConfig(model="tcn+lstm", folds=2, epochs=2, window=10, threads=1, seed=3)
     seen: list = []
-    a = train_ensemble(w, p.n_features, one)
-    b = train_ensemble(w, p.n_features, one.model_copy(update={"threads": 2}), seen.append)
+    extra = w.x[::3] + np.float32(0.1)
+    a = train_ensemble(w, p.n_features, one, extra=extra)
+    b = train_ensemble(w, p.n_features, one.model_copy(update={"threads": 2}), seen.append, extra=extra)
     np.testing.assert_array_equal(a.oof_pred, b.oof_pred)
+    assert a.extra_pred is not None and b.extra_pred is not None
+    np.testing.assert_array_equal(a.extra_pred, b.extra_pred)
+    np.testing.assert_allclose(a.extra_pred, torch_predict(a.model, extra), atol=1e-4)  # = the ensemble's output
     assert a.member_epochs == b.member_epochs
     for ma, mb in zip(a.model.members, b.model.members, strict=True):
         for (ka, ta), (kb, tb) in zip(ma.state_dict().items(), mb.state_dict().items(), strict=True):
