@@ -65,15 +65,18 @@ def _free_port(host: str, preferred: int) -> int:
     raise ConfigError(f"no free port on {host}")
 
 
-def _progress(say: Say, members: int, epochs: int) -> Callable[[EpochReport], None]:
+def _progress(say: Say, members: int, epochs: int, workers: int) -> Callable[[EpochReport], None]:
     """One line per epoch with an estimate of the time left (an upper bound: early stopping ends
-    members sooner)."""
+    members sooner). ``workers`` members train at once, started in order."""
     started = time.monotonic()
+    latest: dict[int, int] = {}  # member -> its last epoch reported
 
     def on_epoch(r: EpochReport) -> None:
         eta = ""
         if r.stage == "teacher":
-            done = (r.member - 1) * epochs + r.epoch
+            latest[r.member] = r.epoch
+            finished = max(0, max(latest) - workers)  # members before these have ended
+            done = finished * epochs + sum(e for m, e in latest.items() if m > finished)
             left = (time.monotonic() - started) * (members * epochs - done) / max(done, 1)
             eta = f"  ≤ {left / 60:.0f} min left" if left >= 90 else f"  ≤ {left:.0f} s left"
         say(f"  training: {r.line()}{eta}")
@@ -106,7 +109,7 @@ def _quick_bundle(settings: Settings, out: Path, opts: DemoOptions, say: Say) ->
         raise ConfigError(f"the demo trains a model first and needs the 'train' extra: {exc}") from None
     cfg = TrainConfig.model_validate({"model": "tcn", "folds": opts.members, "epochs": opts.epochs, "patience": 4,
                                       "holdout": 0.0, "serve": "ensemble"})
-    on_epoch = _progress(say, opts.members, opts.epochs)
+    on_epoch = _progress(say, opts.members, opts.epochs, cfg.threads)
     what = f"{opts.members} members, ≤{opts.epochs} epochs each; `prognos train` trains the full model"
     if cmapss is not None:
         from prognos.data.cmapss import load_subset
