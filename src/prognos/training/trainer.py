@@ -180,7 +180,7 @@ def train_ensemble(
 def _train_here(job: Job, x_all: torch.Tensor, y_all: torch.Tensor, y_cycles: np.ndarray, fold: np.ndarray,
                 n_features: int, cfg: TrainConfig, report: Callable[[int, int, float, float, float], None],
                 extra: np.ndarray | None) -> MemberOutput:
-    """One member in this process (``threads=1``): what a worker does, without the files."""
+    """Train one member here: in-process with ``threads=1``, in a worker process otherwise."""
     tr = torch.from_numpy(np.flatnonzero(fold != job.fold))
     va = np.flatnonzero(fold == job.fold)
     x_va = x_all[torch.from_numpy(va)]

@@ -226,7 +226,7 @@ def _members(d: Path) -> None:
     import torch
 
     from prognos.training.config import TrainConfig
-    from prognos.training.trainer import _predict, _train_member
+    from prognos.training.trainer import _train_here
 
     torch.set_num_threads(1)
     parent = os.getppid()
@@ -236,23 +236,21 @@ def _members(d: Path) -> None:
     y_all = torch.from_numpy(np.load(d / "y.npy"))
     y_cycles, fold = np.load(d / "y_cycles.npy"), np.load(d / "fold.npy")
     extra = np.load(d / "extra.npy", mmap_mode="r") if (d / "extra.npy").exists() else None
+
+    def report(index: int, epoch: int, loss: float, rmse: float, best: float) -> None:
+        if os.getppid() != parent:  # orphaned: nobody will read the result
+            sys.exit(1)
+        print(json.dumps({"index": index, "epoch": epoch, "loss": loss, "rmse": rmse, "best": best}), flush=True)
+
     for line in sys.stdin:
         job = Job(**json.loads(line))
-        tr = torch.from_numpy(np.flatnonzero(fold != job.fold))
-        va = np.flatnonzero(fold == job.fold)
-        x_va = x_all[torch.from_numpy(va)]
-
-        def report(epoch: int, loss: float, rmse: float, best: float, index: int = job.index) -> None:
-            if os.getppid() != parent:  # orphaned: nobody will read the result
-                sys.exit(1)
-            print(json.dumps({"index": index, "epoch": epoch, "loss": loss, "rmse": rmse, "best": best}), flush=True)
-
-        m = _train_member(job.arch, job.seed, x_all, y_all, tr, x_va, y_cycles[va], meta["n_features"], cfg, report)
-        np.savez(d / f"member-{job.index}.npz", **{k: v.detach().numpy() for k, v in m.net.state_dict().items()})
-        np.save(d / f"oof-{job.index}.npy", np.clip(_predict(m.net, x_va) * cfg.rul_cap, 0, cfg.rul_cap))
-        if extra is not None:
-            np.save(d / f"extra-{job.index}.npy", predict_chunked(m.net, extra))
-        print(json.dumps({"index": job.index, "best_epoch": m.best_epoch}), flush=True)
+        out = _train_here(job, x_all, y_all, y_cycles, fold, meta["n_features"], cfg, report, extra)
+        state: dict[str, Any] = out.state  # (numpy's stub types **kwds as its allow_pickle flag)
+        np.savez(d / f"member-{job.index}.npz", **state)
+        np.save(d / f"oof-{job.index}.npy", out.oof)
+        if out.extra is not None:
+            np.save(d / f"extra-{job.index}.npy", out.extra)
+        print(json.dumps({"index": job.index, "best_epoch": out.best_epoch}), flush=True)
 
 
 def _student(d: Path) -> None:
