@@ -12,11 +12,11 @@ from typing import NamedTuple
 __all__ = [
     "CHANNELS",
     "CMAPSS_COLUMNS",
-    "Channel",
     "MEASUREMENT_FIELDS",
     "READING_FIELDS",
     "SENSOR_FIELDS",
     "SETTING_FIELDS",
+    "Channel",
 ]
 
 SETTING_FIELDS: tuple[str, ...] = ("setting_1", "setting_2", "setting_3")

@@ -28,6 +28,7 @@ This module is numpy only and imports nothing above the serving layer's predicto
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -106,6 +107,18 @@ class Explanation:
             "spans": [s.to_dict() for s in self.spans],
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Explanation:
+        """The inverse of :meth:`to_dict` (an explanation relayed by another server, e.g. over gRPC)."""
+        return cls(
+            str(d["method"]), float(d["model_rul"]), float(d["baseline_rul"]),
+            tuple(ChannelContribution(c["field"], Channel(c["name"], c["unit"]), float(c["contribution"]))
+                  for c in d["contributions"]),
+            float(d["interaction"]),
+            tuple(SpanContribution(int(s["cycles_ago_from"]), int(s["cycles_ago_to"]), float(s["contribution"]),
+                                   s.get("first_cycle"), s.get("last_cycle")) for s in d["spans"]),
+        )
+
 
 class Explainer:
     """Attributions of one loaded network (see the module docstring).
@@ -123,7 +136,7 @@ class Explainer:
         self.window, self.method, self.baseline_rul = window, method, float(baseline_rul)
         self.n = len(self.fields)
         bounds = np.linspace(0, window, min(max(spans, 0), window) + 1).round().astype(int)
-        self.span_rows = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+        self.span_rows = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
         # Fixed permutations: the same window always gets the same explanation.
         rng = np.random.default_rng(seed)
         perms = [rng.permutation(self.n) for _ in range(max(pairs, 1))]
