@@ -10,6 +10,8 @@ regime's training average. For a window ``x`` (window, n_channels):
   (cycles; negative: the channel pulls the RUL down, towards failure);
 * time span ``s``'s contribution is ``f(x) - f(x with every channel at its baseline during s)``;
   spans cut the window into equal runs of cycles, oldest first: how recent the driving evidence is;
+* since when: the newest spans that carry 80 % of the spans' summed contribution start at
+  ``since_cycles_ago`` (cycle ``since_cycle``): the readings the RUL rests on;
 * additivity: ``model_rul = baseline_rul + sum(channel contributions) + interaction`` exactly, where
   ``baseline_rul = f(all channels at baseline)`` and ``interaction`` is what the channels do only
   together (reported, never hidden). The served ``predicted_rul`` is ``model_rul`` after the bundle's
@@ -37,8 +39,8 @@ import numpy as np
 
 from prognos.data.schema import CHANNELS, Channel
 
-__all__ = ["BASELINE", "METHODS", "ChannelContribution", "Explainer", "Explanation", "Method", "SpanContribution",
-           "baseline_rul"]
+__all__ = ["BASELINE", "METHODS", "SINCE_SHARE", "ChannelContribution", "Explainer", "Explanation", "Method",
+           "SpanContribution", "baseline_rul"]
 
 Method = Literal["occlusion", "shapley"]
 METHODS: tuple[Method, ...] = ("occlusion", "shapley")
@@ -51,6 +53,9 @@ _RELATION = {
     "shapley": "model_rul = baseline_rul + sum(contributions) (interaction is 0 by construction); predicted_rul "
                "is model_rul after the age correction",
 }
+
+#: Share of the time spans' summed contribution that the newest spans must carry to say "since when".
+SINCE_SHARE = 0.8
 
 #: (batch, window, n_channels) float32 -> (batch,) RUL in cycles: the predictor's model call.
 ModelCall = Callable[[np.ndarray], np.ndarray]
@@ -98,11 +103,29 @@ class Explanation:
     interaction: float
     spans: tuple[SpanContribution, ...]
 
+    @property
+    def since(self) -> SpanContribution | None:
+        """Since when the evidence drives this RUL: the oldest span of the shortest run of the newest
+        spans that carries :data:`SINCE_SHARE` of the spans' summed contribution (None without spans
+        or when they sum to about nothing)."""
+        total = sum(s.contribution for s in self.spans)
+        if abs(total) < 1e-6:
+            return None
+        acc = 0.0
+        for span in reversed(self.spans):
+            acc += span.contribution
+            if acc / total >= SINCE_SHARE:
+                return span
+        return self.spans[0]
+
     def to_dict(self) -> dict[str, Any]:
+        since = self.since
         return {
             "method": self.method, "baseline": BASELINE, "relation": _RELATION[self.method],
             "model_rul": round(self.model_rul, 3), "baseline_rul": round(self.baseline_rul, 3),
             "interaction": round(self.interaction, 3),
+            "since_cycles_ago": None if since is None else since.cycles_ago_from,
+            "since_cycle": None if since is None else since.first_cycle,
             "contributions": [c.to_dict() for c in self.contributions],
             "spans": [s.to_dict() for s in self.spans],
         }

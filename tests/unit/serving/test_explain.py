@@ -82,6 +82,11 @@ def test_spans_locate_the_cycles_that_drive_the_rul() -> None:
     assert [(s.first_cycle, s.last_cycle) for s in e.spans] == [(100, 101), (102, 103), (104, 105), (106, 107)]
     assert [s.contribution for s in e.spans[:3]] == [0.0, 0.0, 0.0]
     assert e.spans[3].contribution == pytest.approx(-3.0 * float(x[-2:].sum()), rel=1e-5)
+    # Only the newest span matters: the evidence is "since cycle 106".
+    assert (e.to_dict()["since_cycles_ago"], e.to_dict()["since_cycle"]) == (1, 106)
+    # Evidence spread evenly over the window: it takes every span to reach 80 %.
+    even = explainer(linear, spans=4).explain_windows(linear, np.ones((1, W, len(FIELDS)), np.float32), [107])[0]
+    assert even.since is even.spans[0] and even.to_dict()["since_cycle"] == 100
 
 
 def test_one_model_call_explains_a_batch_and_matches_one_by_one() -> None:

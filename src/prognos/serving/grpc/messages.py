@@ -108,7 +108,7 @@ def response_message(body: Mapping[str, Any]) -> rul_pb2.PredictRULResponse:
     """The REST response body (``ServedPrediction.to_dict()``) as a message: same fields, same values."""
     fields = {k: v for k, v in body.items() if k in _RESPONSE_FIELDS and v is not None}
     if "explanation" in fields:
-        e = dict(fields["explanation"])
+        e = {k: v for k, v in fields["explanation"].items() if v is not None}
         spans = [rul_pb2.SpanContribution(**{k: v for k, v in s.items() if v is not None}) for s in e.pop("spans")]
         contributions = [rul_pb2.ChannelContribution(**c) for c in e.pop("contributions")]
         fields["explanation"] = rul_pb2.Explanation(contributions=contributions, spans=spans, **e)
@@ -119,6 +119,8 @@ def _explanation_dict(e: rul_pb2.Explanation) -> dict[str, Any]:
     return {
         "method": e.method, "baseline": e.baseline, "relation": e.relation, "model_rul": e.model_rul,
         "baseline_rul": e.baseline_rul, "interaction": e.interaction,
+        "since_cycles_ago": e.since_cycles_ago if e.HasField("since_cycles_ago") else None,
+        "since_cycle": e.since_cycle if e.HasField("since_cycle") else None,
         "contributions": [{"field": c.field, "name": c.name, "unit": c.unit, "contribution": c.contribution}
                           for c in e.contributions],
         "spans": [{"cycles_ago_from": s.cycles_ago_from, "cycles_ago_to": s.cycles_ago_to,

@@ -52,6 +52,9 @@ class ExplanationBody(BaseModel):
     model_rul: float = Field(description="the network's RUL before the age correction, cycles")
     baseline_rul: float = Field(description="the network's RUL on the baseline window, cycles")
     interaction: float = Field(description="model_rul - baseline_rul - sum(contributions), cycles")
+    since_cycles_ago: int | None = Field(description="the newest spans carrying 80 % of the spans' sum start this "
+                                         "many cycles before the last reading: since when the evidence drives the RUL")
+    since_cycle: int | None = Field(description="the cycle number of since_cycles_ago, when readings carry cycles")
     contributions: list[ChannelContributionBody] = Field(description="every input channel, largest |value| first")
     spans: list[SpanContributionBody] = Field(description="the window cut into runs of cycles, oldest first")
 

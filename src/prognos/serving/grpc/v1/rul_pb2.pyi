@@ -97,7 +97,7 @@ class SpanContribution(_message.Message):
     def __init__(self, cycles_ago_from: _Optional[int] = ..., cycles_ago_to: _Optional[int] = ..., first_cycle: _Optional[int] = ..., last_cycle: _Optional[int] = ..., contribution: _Optional[float] = ...) -> None: ...
 
 class Explanation(_message.Message):
-    __slots__ = ("method", "baseline", "relation", "model_rul", "baseline_rul", "interaction", "contributions", "spans")
+    __slots__ = ("method", "baseline", "relation", "model_rul", "baseline_rul", "interaction", "contributions", "spans", "since_cycles_ago", "since_cycle")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     BASELINE_FIELD_NUMBER: _ClassVar[int]
     RELATION_FIELD_NUMBER: _ClassVar[int]
@@ -106,6 +106,8 @@ class Explanation(_message.Message):
     INTERACTION_FIELD_NUMBER: _ClassVar[int]
     CONTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
     SPANS_FIELD_NUMBER: _ClassVar[int]
+    SINCE_CYCLES_AGO_FIELD_NUMBER: _ClassVar[int]
+    SINCE_CYCLE_FIELD_NUMBER: _ClassVar[int]
     method: str
     baseline: str
     relation: str
@@ -114,7 +116,9 @@ class Explanation(_message.Message):
     interaction: float
     contributions: _containers.RepeatedCompositeFieldContainer[ChannelContribution]
     spans: _containers.RepeatedCompositeFieldContainer[SpanContribution]
-    def __init__(self, method: _Optional[str] = ..., baseline: _Optional[str] = ..., relation: _Optional[str] = ..., model_rul: _Optional[float] = ..., baseline_rul: _Optional[float] = ..., interaction: _Optional[float] = ..., contributions: _Optional[_Iterable[_Union[ChannelContribution, _Mapping]]] = ..., spans: _Optional[_Iterable[_Union[SpanContribution, _Mapping]]] = ...) -> None: ...
+    since_cycles_ago: int
+    since_cycle: int
+    def __init__(self, method: _Optional[str] = ..., baseline: _Optional[str] = ..., relation: _Optional[str] = ..., model_rul: _Optional[float] = ..., baseline_rul: _Optional[float] = ..., interaction: _Optional[float] = ..., contributions: _Optional[_Iterable[_Union[ChannelContribution, _Mapping]]] = ..., spans: _Optional[_Iterable[_Union[SpanContribution, _Mapping]]] = ..., since_cycles_ago: _Optional[int] = ..., since_cycle: _Optional[int] = ...) -> None: ...
 
 class PredictRULResponse(_message.Message):
     __slots__ = ("engine_id", "predicted_rul", "lower", "upper", "confidence_level", "model_version", "status", "timestamp", "last_cycle", "explanation")
