@@ -78,3 +78,19 @@ def test_engine_page_shows_the_top_channels_and_marks_them_on_their_charts(
     page.locator("#explain-card").screenshot(path=str(screens / "desktop-explanation.png"))
     page.locator("#sensor-charts").screenshot(path=str(screens / "desktop-explanation-charts.png"))
     assert page.errors == []
+
+
+def test_models_page_shows_global_importance_per_channel(live_server: LiveServer, page: Any, screens: Path) -> None:
+    from playwright.sync_api import expect
+
+    with live_server.api(live_server.viewer_key) as api:
+        g = api.get("/api/v1/models").json()["manifest"]["explanations"]
+    page.goto(f"{live_server.url}/ui/models")
+    rows = page.locator("#global-importance tbody tr")
+    expect(rows).to_have_count(len(g["channels"]))
+    assert [rows.nth(i).get_attribute("data-field") for i in range(rows.count())] == [
+        c["field"] for c in g["channels"]]
+    expect(rows.nth(0)).to_contain_text(g["channels"][0]["name"])
+    expect(page.locator("#models")).to_contain_text(g["source"])
+    page.locator("#global-importance").screenshot(path=str(screens / "desktop-global-importance.png"))
+    assert page.errors == []

@@ -40,7 +40,7 @@ import numpy as np
 from prognos.data.schema import CHANNELS, Channel
 
 __all__ = ["BASELINE", "METHODS", "SINCE_SHARE", "ChannelContribution", "Explainer", "Explanation", "Method",
-           "SpanContribution", "baseline_rul"]
+           "SpanContribution", "baseline_rul", "global_importance"]
 
 Method = Literal["occlusion", "shapley"]
 METHODS: tuple[Method, ...] = ("occlusion", "shapley")
@@ -247,3 +247,29 @@ class Explainer:
 def baseline_rul(model: ModelCall, window: int, n_channels: int) -> float:
     """The network's RUL (cycles) on the baseline window: every channel at its training mean."""
     return float(model(np.zeros((1, window, n_channels), np.float32))[0])
+
+
+def global_importance(fields: Sequence[str], model: ModelCall, x: np.ndarray, source: str,
+                      batch: int = 64) -> dict[str, Any]:
+    """Each channel's mean |occlusion contribution| (cycles) over the windows ``x``, largest first,
+    with its mean signed contribution: the model-wide view of what per-prediction explanations say.
+    ``source`` says which windows (e.g. "412 windows of 20 held-out engines"). Plain JSON, for the manifest."""
+    x = np.asarray(x, np.float32)
+    window, n = x.shape[1], x.shape[2]
+    explainer = Explainer(fields, window, baseline_rul(model, window, n), "occlusion", spans=0)
+    phi = np.zeros((len(x), n))
+    for start in range(0, len(x), batch):
+        chunk = x[start:start + batch]
+        y = np.asarray(model(explainer.batch(chunk)), np.float64)
+        per = explainer.windows_per_explanation
+        for j in range(len(chunk)):
+            phi[start + j] = explainer.attribute(float(y[j]), y[len(chunk) + j * per:len(chunk) + (j + 1) * per])[0]
+    mean_abs, mean = np.abs(phi).mean(0), phi.mean(0)
+    channels = []
+    for i in np.argsort(-mean_abs, kind="stable"):
+        c = CHANNELS.get(explainer.fields[i], Channel(explainer.fields[i], ""))
+        channels.append({"field": explainer.fields[i], "name": c.name, "unit": c.unit,
+                         "mean_abs_contribution": round(float(mean_abs[i]), 3),
+                         "mean_contribution": round(float(mean[i]), 3)})
+    return {"method": "occlusion", "baseline": BASELINE, "windows": len(x), "source": source,
+            "baseline_rul": round(explainer.baseline_rul, 3), "channels": channels}

@@ -108,3 +108,16 @@ def test_one_model_call_explains_a_batch_and_matches_one_by_one() -> None:
 def test_unknown_method_is_refused() -> None:
     with pytest.raises(ValueError, match="explanation method 'lime'"):
         Explainer(FIELDS, W, 0.0, "lime")  # type: ignore[arg-type]
+
+
+def test_global_importance_is_the_mean_absolute_occlusion_contribution() -> None:
+    from prognos.serving.explain import global_importance
+
+    xs = np.stack([window(i) for i in range(5)])
+    g = global_importance(FIELDS, linear, xs, "5 test windows")
+    by = {c["field"]: c for c in g["channels"]}
+    assert by["s11"]["mean_abs_contribution"] == pytest.approx(float(np.abs(5.0 * xs[:, :, 3].sum(1)).mean()), abs=1e-3)
+    assert by["s2"]["mean_contribution"] == pytest.approx(float((2.0 * xs[:, :, 0].sum(1)).mean()), abs=1e-3)
+    assert by["s3"]["mean_abs_contribution"] == 0.0
+    assert [c["field"] for c in g["channels"]][:2] == ["s11", "s2"] and by["s11"]["name"] == "Ps30"
+    assert (g["windows"], g["source"], g["baseline_rul"]) == (5, "5 test windows", 100.0)

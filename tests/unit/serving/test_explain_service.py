@@ -64,3 +64,12 @@ def test_a_bad_explain_value_is_a_422_naming_it(settings: Settings, predictor: P
     app = create_app(settings, PredictionService(settings, predictor), TokenAuthenticator("s3cret"))
     r = call(app, "POST", "/api/v1/predict?explain=maybe", json=body(tiny_bundle))
     assert r.status_code == 422 and "explain" in r.json()["detail"]
+
+
+def test_the_bundle_carries_global_importance_for_the_models_page(predictor: Predictor) -> None:
+    g = predictor.bundle.manifest.model_dump()["explanations"]
+    sensors = predictor.pipeline.sensors_ or []
+    assert sorted(c["field"] for c in g["channels"]) == sorted(sensors)
+    values = [c["mean_abs_contribution"] for c in g["channels"]]
+    assert values == sorted(values, reverse=True) and values[0] > 0
+    assert g["method"] == "occlusion" and "training engines" in g["source"]  # the tiny bundle holds none out
