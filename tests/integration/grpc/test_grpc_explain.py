@@ -85,3 +85,27 @@ def test_a_client_built_before_explanations_still_gets_its_prediction(shared_ser
     with shared_server.client() as client:
         new = client.predict(body["engine_id"], body["sensor_data"][:35])
     assert old.predicted_rul == pytest.approx(new.predicted_rul) and old.lower == pytest.approx(new.lower)
+
+
+def test_a_gateway_relays_explanations_from_its_inference_replica(shared_server, engines, predictor):
+    from prognos.serving.pool import InferencePool
+
+    from conftest import test_settings
+
+    body = engines[3]
+    readings = body["sensor_data"][:40]
+
+    async def through_pool() -> dict[str, Any]:
+        pool = InferencePool(test_settings(inference_health_interval_s=0.2), [shared_server.target])
+        try:
+            await pool.reload()
+            served = await pool.predict_many([(body["engine_id"], readings)], "sensor_data", explain=True)
+            plain = await pool.predict_many([(body["engine_id"], readings)], "sensor_data")
+            assert plain[0].explanation is None
+            return served[0].to_dict()
+        finally:
+            await pool.close()
+
+    relayed = asyncio.run(through_pool())
+    relayed.pop("timestamp")
+    assert relayed == rest_body(PredictionService(shared_server.settings, predictor), body["engine_id"], readings)
