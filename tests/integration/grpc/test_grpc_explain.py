@@ -90,13 +90,11 @@ def test_a_client_built_before_explanations_still_gets_its_prediction(shared_ser
 def test_a_gateway_relays_explanations_from_its_inference_replica(shared_server, engines, predictor):
     from prognos.serving.pool import InferencePool
 
-    from conftest import test_settings
-
     body = engines[3]
     readings = body["sensor_data"][:40]
 
     async def through_pool() -> dict[str, Any]:
-        pool = InferencePool(test_settings(inference_health_interval_s=0.2), [shared_server.target])
+        pool = InferencePool(shared_server.settings, [shared_server.target])
         try:
             await pool.reload()
             served = await pool.predict_many([(body["engine_id"], readings)], "sensor_data", explain=True)
