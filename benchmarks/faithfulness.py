@@ -60,8 +60,9 @@ def windows_of(predictor: Predictor, data: Path, every: int, limit: int) -> tupl
     return x.astype(np.float32), f"{len(x)} windows: {what}"
 
 
-def curves(model, x: np.ndarray, orders: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
-    """Per window: mean deletion |change|, mean insertion distance over k = 1..n-1, top-3 deletion."""
+def curves(model, x: np.ndarray, orders: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Per window: mean deletion |change|, mean insertion distance over k = 1..n-1, top-3 deletion,
+    and the deletion curve itself (n_windows, n-1)."""
     n_win, n = orders.shape
     ks = np.arange(1, n)
     # keep[i, k, c]: channel c still present after deleting the top-k of window i
@@ -74,7 +75,7 @@ def curves(model, x: np.ndarray, orders: np.ndarray) -> tuple[np.ndarray, np.nda
     yd = np.concatenate([model(deleted[i:i + 4096]) for i in range(0, len(deleted), 4096)]).reshape(n_win, -1)
     yi = np.concatenate([model(inserted[i:i + 4096]) for i in range(0, len(inserted), 4096)]).reshape(n_win, -1)
     d, ins = np.abs(fx[:, None] - yd), np.abs(fx[:, None] - yi)
-    return d.mean(1), ins.mean(1), d[:, min(2, n - 2)]
+    return d.mean(1), ins.mean(1), d[:, min(2, n - 2)], d
 
 
 def attributions(explainer: Explainer, model, x: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -144,7 +145,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     rows = {name: curves(model, x, o) for name, o in orders.items()}
     rand = [curves(model, x, np.stack([rng.permutation(len(fields)) for _ in range(len(x))])) for _ in range(10)]
-    rows["random (10 orders per window)"] = tuple(np.mean([r[i] for r in rand], axis=0) for i in range(3))  # type: ignore[assignment]
+    rows["random (10 orders per window)"] = tuple(np.mean([r[i] for r in rand], axis=0) for i in range(4))  # type: ignore[assignment]
     fx = model(x)
     print(f"{p.version}: {what}; {len(fields)} channels; baseline RUL {base:.1f} cycles; "
           f"mean |f(x) - baseline| {np.abs(fx - base).mean():.1f} cycles")
@@ -153,9 +154,14 @@ def main() -> None:
           "windows where top-3 deletion beats the mean random top-3 |")
     print("|---|---|---|---|---|")
     rand_top3 = rows["random (10 orders per window)"][2]
-    for name, (d, ins, top3) in rows.items():
+    for name, (d, ins, top3, _) in rows.items():
         beats = "" if name.startswith("random") else f"{np.mean(top3 > rand_top3):.0%}"
         print(f"| {name} | {d.mean():.2f} | {ins.mean():.2f} | {top3.mean():.2f} | {beats} |")
+    ks = [k for k in (1, 2, 3, 5, 8, 11) if k < len(fields)]
+    print("\nDeletion curve: mean |ΔRUL| (cycles) with the top-k channels at the baseline")
+    print("| ranking | " + " | ".join(f"k={k}" for k in ks) + " |\n|---|" + "---|" * len(ks))
+    for name, (*_, curve) in rows.items():
+        print(f"| {name} | " + " | ".join(f"{curve[:, k - 1].mean():.2f}" for k in ks) + " |")
     occ = attr["occlusion (served)"]
     occ_ex = methods["occlusion (served)"]
     print("\nAdditivity of occlusion: mean |interaction| "
