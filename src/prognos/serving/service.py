@@ -257,15 +257,18 @@ class PredictionService:
                 rul[i] = hit
         if todo and explain:
             # The windows and all their perturbations in one job: the explanation costs one model call.
+            # Building and reading (n_channels + spans + 1) windows per engine is numpy work that grows
+            # with the batch: off the event loop.
             explainer = predictor.explainer
             x = predictor.windows(seqs)
+            batch = await asyncio.to_thread(explainer.batch, x)
             try:
-                y = await self.batcher.submit(predictor, explainer.batch(x))
+                y = await self.batcher.submit(predictor, batch)
             except OverloadedError:
                 self.counters.overloaded += 1
                 raise
             last = [None if s.cycles is None else int(s.cycles[-1]) for s in seqs]
-            explanations = list(explainer.read(x, y, last))
+            explanations = list(await asyncio.to_thread(explainer.read, x, y, last))
             rul[:] = y[: len(seqs)]
             for key, r in zip(keys, rul, strict=True):
                 self.cache.put(key, float(r))
