@@ -21,7 +21,8 @@ window). The sanity check randomises the network's weights (every float initiali
 file redrawn from a normal of the same mean and standard deviation, with the onnx package: no torch)
 and reports the rank correlation between |attributions| of the trained and the randomised network:
 near 1 would mean the explanation does not depend on what the model learned. Global importance per
-channel (mean |occlusion contribution| over the windows) is printed last.
+channel (mean |occlusion contribution| over the windows) is printed last. Needs the ``onnx`` package
+(the ``train`` extra) for the randomised copies.
 """
 
 from __future__ import annotations
