@@ -255,31 +255,21 @@ class PredictionService:
                 todo.append(i)
             else:
                 rul[i] = hit
-        if todo and explain:
-            # The windows and all their perturbations in one job: the explanation costs one model call.
-            # Building and reading (n_channels + spans + 1) windows per engine is numpy work that grows
-            # with the batch: off the event loop.
-            explainer = predictor.explainer
-            x = predictor.windows(seqs)
-            batch = await asyncio.to_thread(explainer.batch, x)
-            try:
-                y = await self.batcher.submit(predictor, batch)
-            except OverloadedError:
-                self.counters.overloaded += 1
-                raise
-            last = [None if s.cycles is None else int(s.cycles[-1]) for s in seqs]
-            explanations = list(await asyncio.to_thread(explainer.read, x, y, last))
-            rul[:] = y[: len(seqs)]
-            for key, r in zip(keys, rul, strict=True):
-                self.cache.put(key, float(r))
-        elif todo:
+        if todo:
             x = predictor.windows([seqs[i] for i in todo])
+            # Explained (todo is then every engine: no cache hits), the windows and all their
+            # perturbations go in one job: the explanation costs one model call. Building and reading
+            # them is numpy work that grows with the batch: off the event loop.
+            job = await asyncio.to_thread(predictor.explainer.batch, x) if explain else x
             try:
-                y = await self.batcher.submit(predictor, x)
+                y = await self.batcher.submit(predictor, job)
             except OverloadedError:
                 self.counters.overloaded += 1
                 raise
-            for i, r in zip(todo, y, strict=True):
+            if explain:
+                last = [None if s.cycles is None else int(s.cycles[-1]) for s in seqs]
+                explanations = list(await asyncio.to_thread(predictor.explainer.read, x, y, last))
+            for i, r in zip(todo, y[: len(todo)], strict=True):
                 rul[i] = r
                 self.cache.put(keys[i], float(r))
         self.counters.predictions += len(seqs)
