@@ -114,6 +114,55 @@ def network_copy(model_path: Path, out: Path, seed: int | None) -> Path:
     return out
 
 
+def gradient_attributions(p: Predictor, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Gradient x input and integrated gradients (4 midpoint steps from the baseline), per channel
+    (summed over the window), from the bundle's network rebuilt in torch from its ONNX weights (the
+    served student only). Also prints torch's one-thread cost of a gradient against a forward pass."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    from prognos.training.networks import Ensemble, build_network
+
+    torch.set_num_threads(1)
+    m = p.bundle.manifest.model
+    net = Ensemble([build_network(m["name"], p.pipeline.n_features, p.window, **(m.get("params") or {}))],
+                   p.pipeline.rul_cap).eval()
+    weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy())
+               for i in onnx.load(str(p.bundle.model_path)).graph.initializer}
+    net.load_state_dict({k: weights[k] for k in net.state_dict()})
+    xt = torch.from_numpy(x)
+    with torch.no_grad():
+        gap = float((net(xt).numpy() - p.predict_windows(x)).__abs__().max())
+    print(f"torch rebuild of the ONNX network: max |difference| {gap:.2g} cycles")
+
+    def grad(z: torch.Tensor) -> torch.Tensor:
+        z = z.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(net(z).sum(), z)
+        return g
+
+    gxi = (grad(xt) * xt).sum(1).numpy()
+    ig = sum(grad(xt * a) for a in (0.125, 0.375, 0.625, 0.875)) / 4
+    one = xt[:1]
+    with torch.no_grad():
+        fwd = _timed_torch(lambda: net(one))
+    back = _timed_torch(lambda: grad(one))
+    print(f"torch, one thread, one window: forward {fwd:.3f} ms, gradient (forward + backward) {back:.3f} ms "
+          f"({back / fwd:.1f}x the forward)")
+    return {"gradient x input": gxi, "integrated gradients, 4 steps": (ig * xt).sum(1).numpy()}
+
+
+def _timed_torch(run) -> float:  # type: ignore[no-untyped-def]
+    for _ in range(20):
+        run()
+    ts = []
+    for _ in range(200):
+        t = time.perf_counter()
+        run()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts)) * 1e3
+
+
 def spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ra, rb = a.argsort(1).argsort(1).astype(float), b.argsort(1).argsort(1).astype(float)
     ra -= ra.mean(1, keepdims=True)
@@ -128,6 +177,8 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=25, help="one window every this many cycles per engine")
     ap.add_argument("--max-windows", type=int, default=400)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--gradients", action="store_true",
+                    help="add gradient x input and integrated gradients (torch: the train extra)")
     args = ap.parse_args()
     started = time.perf_counter()
     p = Predictor.from_path(args.bundle)
@@ -141,6 +192,8 @@ def main() -> None:
         "shapley, 2 antithetic pairs": Explainer(fields, w, base, "shapley", spans=0, pairs=2),
     }
     attr = {name: attributions(ex, model, x) for name, ex in methods.items()}
+    if args.gradients:
+        attr.update(gradient_attributions(p, x))
     orders = {name: np.argsort(-np.abs(a), axis=1, kind="stable") for name, a in attr.items()}
     orders["per-channel variance in the window"] = np.argsort(-x.var(axis=1), axis=1, kind="stable")
     rng = np.random.default_rng(args.seed)
