@@ -29,7 +29,7 @@ from prognos.data.validation import (
     check_values,
     validate_sequence,
 )
-from prognos.errors import NotFoundError, PrognosError, ValidationError
+from prognos.errors import ModelUnavailableError, NotFoundError, PrognosError, ValidationError
 from prognos.fleet.alerts import AlertRules
 from prognos.fleet.committer import GroupCommitter
 from prognos.fleet.notify import Notifier
@@ -45,6 +45,7 @@ from prognos.fleet.store import FleetStore
 from prognos.fleet.windows import WindowCache
 from prognos.serving.ports import Predictions
 from prognos.serving.predictor import history_readings
+from prognos.serving.service import ServedPrediction
 
 __all__ = ["ENGINE_ID_PATTERN", "Ingestor", "check_engine_id"]
 
@@ -205,14 +206,7 @@ class Ingestor:
         if self.service is None:
             return {}
 
-        required = [MEASUREMENT_FIELDS.index(f) for f in self.service.reading_spec().required]
-        ready = []
-        for h in histories:
-            # Readings stored while no model was loaded were checked for structure only: leave out
-            # rows that lack a channel this model needs rather than feed it NaN.
-            usable = ~np.isnan(h.values[:, required]).any(axis=1)
-            if usable.any():
-                ready.append(h if usable.all() else History(h.engine_id, h.cycles[usable], h.values[usable]))
+        ready = self._usable(histories)
         served = await self.service.predict_valid([h.engine_id for h in ready],
                                                   [ValidSequence(h.values, h.cycles) for h in ready])
         out = {}
@@ -221,6 +215,30 @@ class Ingestor:
             out[h.engine_id] = PredictionRecord(h.engine_id, int(h.cycles[-1]), p.rul, p.lower, p.upper,
                                                 p.confidence, self.rules.status(p.lower), p.model_version)
         return out
+
+    def _usable(self, histories: Sequence[History]) -> list[History]:
+        """The histories the loaded model can score. Readings stored while no model was loaded were
+        checked for structure only: rows lacking a channel this model needs are left out rather than
+        fed to it as NaN (an engine left with none is skipped)."""
+        assert self.service is not None
+        required = [MEASUREMENT_FIELDS.index(f) for f in self.service.reading_spec().required]
+        ready = []
+        for h in histories:
+            usable = ~np.isnan(h.values[:, required]).any(axis=1)
+            if usable.any():
+                ready.append(h if usable.all() else History(h.engine_id, h.cycles[usable], h.values[usable]))
+        return ready
+
+    async def explain(self, engine_id: str) -> ServedPrediction | None:
+        """The engine's current prediction with its explanation, on the stored history a scoring
+        would use (None: no usable readings). Raises ModelUnavailableError without a model."""
+        if self.service is None:
+            raise ModelUnavailableError("no model is loaded: this server stores readings without predicting")
+        ready = self._usable(await self._histories([engine_id]))
+        if not ready or not len(ready[0]):
+            return None
+        h = ready[0]
+        return (await self.service.predict_valid([engine_id], [ValidSequence(h.values, h.cycles)], explain=True))[0]
 
     async def _note_rejection(self, engine_id: str, readings: Any, exc: ValidationError) -> None:
         """A batch refused only because a sensor the model needs is missing (``missing_sensor``) or

@@ -40,6 +40,7 @@ from prognos.config import Settings
 from prognos.data.schema import MEASUREMENT_FIELDS
 from prognos.data.validation import ReadingSpec, ValidSequence, validate_sequence
 from prognos.errors import ConfigError, ModelUnavailableError, OverloadedError
+from prognos.serving.explain import Explanation
 from prognos.serving.predictor import Prediction
 from prognos.serving.service import PredictionService, ServedPrediction
 
@@ -269,30 +270,34 @@ class InferencePool(PredictionService):
             self._any_healthy.set()
 
     # ------------------------------------------------------------------ predictions
-    async def predict_many(self, items: Sequence[tuple[str, Any]], where: str = "requests") -> list[ServedPrediction]:
+    async def predict_many(self, items: Sequence[tuple[str, Any]], where: str = "requests", *,
+                           explain: bool = False) -> list[ServedPrediction]:
         """Validate here (the one validator, the pool's current contract), then predict remotely."""
         model: RemoteModel = self.predictor
         for i, (_, readings) in enumerate(items):
             model.validate(readings, f"{where}[{i}].sensor_data" if len(items) > 1 or where != "sensor_data"
                            else where)
-        return await self._remote([e for e, _ in items], [_as_list(r) for _, r in items])
+        return await self._remote([e for e, _ in items], [_as_list(r) for _, r in items], explain)
 
-    async def predict_valid(self, engine_ids: Sequence[str], seqs: Sequence[ValidSequence]) -> list[ServedPrediction]:
-        return await self._remote(list(engine_ids), [_readings_of(s) for s in seqs])
+    async def predict_valid(self, engine_ids: Sequence[str], seqs: Sequence[ValidSequence], *,
+                            explain: bool = False) -> list[ServedPrediction]:
+        return await self._remote(list(engine_ids), [_readings_of(s) for s in seqs], explain)
 
-    async def _remote(self, engine_ids: list[str], readings: list[list[dict[str, Any]]]) -> list[ServedPrediction]:
+    async def _remote(self, engine_ids: list[str], readings: list[list[dict[str, Any]]],
+                      explain: bool = False) -> list[ServedPrediction]:
         if not engine_ids:
             return []
         if not self._replicas:
             raise ModelUnavailableError("the inference pool is not started")
         self._check_memory()
         chunks = [(engine_ids[i:i + CHUNK], readings[i:i + CHUNK]) for i in range(0, len(engine_ids), CHUNK)]
-        parts = await asyncio.gather(*(self._batch(e, r) for e, r in chunks))
+        parts = await asyncio.gather(*(self._batch(e, r, explain) for e, r in chunks))
         served = [s for part in parts for s in part]
         self.counters.predictions += len(served)
         return served
 
-    async def _batch(self, engine_ids: list[str], readings: list[list[dict[str, Any]]]) -> list[ServedPrediction]:
+    async def _batch(self, engine_ids: list[str], readings: list[list[dict[str, Any]]],
+                     explain: bool = False) -> list[ServedPrediction]:
         import grpc
 
         from prognos.serving.grpc.client import error_from_status
@@ -301,7 +306,7 @@ class InferencePool(PredictionService):
 
         request = rul_pb2.BatchPredictRULRequest(requests=[
             rul_pb2.PredictRULRequest(engine_id=e, sensor_data=reading_messages(r, f"requests[{i}].sensor_data"))
-            for i, (e, r) in enumerate(zip(engine_ids, readings, strict=True))])
+            for i, (e, r) in enumerate(zip(engine_ids, readings, strict=True))], explain=explain)
         self.pool.calls += 1
         tried: list[_Attempt] = []
         for attempt in range(2):  # the first try, and one retry on another replica
@@ -359,7 +364,11 @@ def _readings_of(seq: ValidSequence) -> list[dict[str, Any]]:
 def _served(m: Any, now: str) -> ServedPrediction:
     p = Prediction(m.engine_id, float(m.predicted_rul), float(m.lower), float(m.upper), float(m.confidence_level),
                    m.model_version, int(m.last_cycle) if m.HasField("last_cycle") else None)
-    return ServedPrediction(p, m.status, m.timestamp or now)
+    from prognos.serving.grpc.messages import response_dict
+
+    body = response_dict(m) if m.HasField("explanation") else {}
+    explanation = Explanation.from_dict(body["explanation"]) if "explanation" in body else None
+    return ServedPrediction(p, m.status, m.timestamp or now, explanation)
 
 
 

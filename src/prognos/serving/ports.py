@@ -50,10 +50,11 @@ class Predictions(Protocol):
         Raises :class:`~prognos.errors.ModelUnavailableError` without a model."""
         ...
 
-    async def predict_valid(self, engine_ids: Sequence[str], seqs: Sequence[ValidSequence]
-                            ) -> list[ServedPrediction]:
-        """Predict already-validated sequences, in order; status by :mod:`prognos.status`. Raises
-        :mod:`prognos.errors` (ModelUnavailableError, OverloadedError, ...)."""
+    async def predict_valid(self, engine_ids: Sequence[str], seqs: Sequence[ValidSequence], *,
+                            explain: bool = False) -> list[ServedPrediction]:
+        """Predict already-validated sequences, in order; status by :mod:`prognos.status`;
+        ``explain``: each with its explanation (:mod:`prognos.serving.explain`) when the model can give
+        one. Raises :mod:`prognos.errors` (ModelUnavailableError, OverloadedError, ...)."""
         ...
 
 
@@ -88,8 +89,8 @@ class FakePredictions:
             raise ModelUnavailableError("no model is loaded")
         return self.history
 
-    async def predict_valid(self, engine_ids: Sequence[str], seqs: Sequence[ValidSequence]
-                            ) -> list[ServedPrediction]:
+    async def predict_valid(self, engine_ids: Sequence[str], seqs: Sequence[ValidSequence], *,
+                            explain: bool = False) -> list[ServedPrediction]:
         if self.version is None:
             raise ModelUnavailableError("no model is loaded")
         self.calls += 1

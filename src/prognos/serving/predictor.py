@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from prognos.bundle import Bundle, read_bundle
 from prognos.data.cmapss import Readings
 from prognos.data.validation import ReadingSpec, ValidSequence, check_values, validate_sequence
+from prognos.serving.explain import Explainer, baseline_rul
 from prognos.serving.runtime import InferenceRuntime, OnnxRuntime
 
 __all__ = ["SMOOTHING_WARMUP_READINGS", "Calibrated", "Prediction", "Predictor", "Strata", "history_readings"]
@@ -116,6 +118,13 @@ class Predictor:
     @property
     def confidence(self) -> float:
         return self.calibration.level
+
+    @cached_property
+    def explainer(self) -> Explainer:
+        """Attributions of this network (:mod:`prognos.serving.explain`); the first use runs the
+        baseline window through the model once."""
+        n = self.pipeline.n_features
+        return Explainer(self.pipeline.sensors_ or [], self.window, baseline_rul(self.predict_windows, self.window, n))
 
     def validate(self, readings: object, where: str = "sensor_data") -> ValidSequence:
         return validate_sequence(readings, self.spec, where)

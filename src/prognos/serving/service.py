@@ -29,6 +29,7 @@ from prognos.data.validation import ReadingSpec, ValidSequence
 from prognos.errors import BundleError, ModelUnavailableError, OverloadedError, PrognosError
 from prognos.serving.batcher import MicroBatcher
 from prognos.serving.cache import PredictionCache, window_key
+from prognos.serving.explain import Explanation
 from prognos.serving.predictor import Prediction, Predictor
 from prognos.status import StatusThresholds
 
@@ -43,10 +44,13 @@ class ServedPrediction:
     prediction: Prediction
     status: str  # healthy / warning / critical, by the interval's lower bound (prognos.status)
     timestamp: str  # UTC ISO-8601
+    explanation: Explanation | None = None  # asked for with explain=True
 
     def to_dict(self) -> dict[str, Any]:
         d = self.prediction.to_dict()
         d.update(status=self.status, timestamp=self.timestamp)
+        if self.explanation is not None:
+            d["explanation"] = self.explanation.to_dict()
         return d
 
 
@@ -83,6 +87,8 @@ def warm_up(predictor: Predictor, batch_sizes: Sequence[int] = (1, 32)) -> None:
             if y.shape != (n,) or not np.all(np.isfinite(y)):
                 raise BundleError(f"{predictor.bundle.path}: model returned shape {y.shape} or non-finite RUL "
                                   f"for {n} windows")
+        # The explainer's one baseline run, here: an explained request never runs the model on the event loop.
+        predictor.explainer  # noqa: B018
     except BundleError:
         raise
     except Exception as exc:  # ONNX Runtime and numpy raise their own types for shape/type mismatches
@@ -195,9 +201,9 @@ class PredictionService:
         self.counters.reloads += 1
 
     # ------------------------------------------------------------------ predictions
-    def _serve(self, p: Prediction) -> ServedPrediction:
+    def _serve(self, p: Prediction, explanation: Explanation | None = None) -> ServedPrediction:
         status = self.thresholds.of(p.lower)  # the one status rule: the interval's lower bound
-        return ServedPrediction(p, status, datetime.now(UTC).isoformat().replace("+00:00", "Z"))
+        return ServedPrediction(p, status, datetime.now(UTC).isoformat().replace("+00:00", "Z"), explanation)
 
     def _check_memory(self) -> None:
         limit = self.settings.max_memory_mb
@@ -213,49 +219,61 @@ class PredictionService:
             self.counters.overloaded += 1
             raise OverloadedError(f"server busy: memory {self._rss_mb:.0f} MB above {limit:g} MB; retry shortly")
 
-    async def predict(self, engine_id: str, readings: Any, where: str = "sensor_data") -> ServedPrediction:
-        """Validate one engine's raw readings (JSON-decoded list of objects) and predict."""
-        return (await self.predict_many([(engine_id, readings)], where=where))[0]
+    async def predict(self, engine_id: str, readings: Any, where: str = "sensor_data", *,
+                      explain: bool = False) -> ServedPrediction:
+        """Validate one engine's raw readings (JSON-decoded list of objects) and predict;
+        ``explain``: with its :class:`~prognos.serving.explain.Explanation`."""
+        return (await self.predict_many([(engine_id, readings)], where=where, explain=explain))[0]
 
-    async def predict_many(self, items: Sequence[tuple[str, Any]], where: str = "requests") -> list[ServedPrediction]:
+    async def predict_many(self, items: Sequence[tuple[str, Any]], where: str = "requests", *,
+                           explain: bool = False) -> list[ServedPrediction]:
         """Validate and predict many engines; one model call. ``where`` prefixes error paths."""
         predictor = self.predictor
         seqs = [
             predictor.validate(r, f"{where}[{i}].sensor_data" if len(items) > 1 or where != "sensor_data" else where)
             for i, (_, r) in enumerate(items)
         ]
-        return await self._predict(predictor, [e for e, _ in items], seqs)
+        return await self._predict(predictor, [e for e, _ in items], seqs, explain)
 
-    async def predict_valid(self, engine_ids: Sequence[str], seqs: Sequence[ValidSequence]) -> list[ServedPrediction]:
+    async def predict_valid(self, engine_ids: Sequence[str], seqs: Sequence[ValidSequence], *,
+                            explain: bool = False) -> list[ServedPrediction]:
         """Predict already-validated sequences (the fleet app validates at ingestion)."""
-        return await self._predict(self.predictor, engine_ids, seqs)
+        return await self._predict(self.predictor, engine_ids, seqs, explain)
 
     async def _predict(self, predictor: Predictor, engine_ids: Sequence[str],
-                       seqs: Sequence[ValidSequence]) -> list[ServedPrediction]:
+                       seqs: Sequence[ValidSequence], explain: bool = False) -> list[ServedPrediction]:
         if not seqs:
             return []
         self._check_memory()
         rul = np.empty(len(seqs))
         keys = [window_key(predictor.version, s.values) for s in seqs]
         todo: list[int] = []
+        explanations: list[Explanation | None] = [None] * len(seqs)
         for i, key in enumerate(keys):
-            hit = self.cache.get(key)
+            hit = None if explain else self.cache.get(key)
             if hit is None:
                 todo.append(i)
             else:
                 rul[i] = hit
         if todo:
             x = predictor.windows([seqs[i] for i in todo])
+            # Explained (todo is then every engine: no cache hits), the windows and all their
+            # perturbations go in one job: the explanation costs one model call. Building and reading
+            # them is numpy work that grows with the batch: off the event loop.
+            job = await asyncio.to_thread(predictor.explainer.batch, x) if explain else x
             try:
-                y = await self.batcher.submit(predictor, x)
+                y = await self.batcher.submit(predictor, job)
             except OverloadedError:
                 self.counters.overloaded += 1
                 raise
-            for i, r in zip(todo, y, strict=True):
+            if explain:
+                last = [None if s.cycles is None else int(s.cycles[-1]) for s in seqs]
+                explanations = list(await asyncio.to_thread(predictor.explainer.read, x, y, last))
+            for i, r in zip(todo, y[: len(todo)], strict=True):
                 rul[i] = r
                 self.cache.put(keys[i], float(r))
         self.counters.predictions += len(seqs)
-        served = [self._serve(p) for p in predictor.finish(engine_ids, rul, seqs)]
+        served = [self._serve(p, e) for p, e in zip(predictor.finish(engine_ids, rul, seqs), explanations, strict=True)]
         for observe in self.observers:
             try:
                 observe(predictor, engine_ids, seqs, served)

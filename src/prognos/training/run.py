@@ -68,6 +68,7 @@ def train_bundle_from_readings(
     holdout_share = cfg.holdout if cfg.holdout is not None else (0.0 if has_test_truth else 0.2)
     ids = [e.engine_id for e in train.engines()]
     held = split_holdout(ids, holdout_share, cfg.seed)
+    held_out = train.select(set(held)) if held else None
     if held:
         train = train.select(set(ids) - set(held))
         log(f"holding out {len(held)} of {len(ids)} training engines for evaluation (no RUL file for {dataset})")
@@ -139,7 +140,7 @@ def train_bundle_from_readings(
                         "best_epochs": result.member_epochs, "validation_metrics": teacher_val},
         }
     common: dict[str, Any] = dict(pipeline=pipeline, train=train, windows=windows, dataset=dataset,
-                                  holdout_engines=held, train_config=cfg.model_dump())
+                                  holdout_engines=held, train_config=cfg.model_dump(), held_out=held_out)
     if not fitted.correction.is_identity:
         c, val = fitted.correction, fitted.validation
         log(f"age correction ({c.prior}, {c.n} windows): out-of-fold RMSE "
@@ -165,7 +166,7 @@ class _Fitted:
 
 
 def _write(out: Path, served: Module, fitted: _Fitted, model_info: dict[str, Any], *, pipeline: FeaturePipeline,
-           train: Readings, windows: Windows, **fields: Any) -> Bundle:
+           train: Readings, windows: Windows, held_out: Readings | None, **fields: Any) -> Bundle:
     # Drift monitoring: the distributions of the model's inputs and predictions it was trained on.
     from prognos.reference import REFERENCE_FILE, reference_profile
 
@@ -180,6 +181,7 @@ def _write(out: Path, served: Module, fitted: _Fitted, model_info: dict[str, Any
         diff = float(np.max(np.abs(OnnxRuntime(onnx_path).run(sample) - torch_predict(served, sample))))
         if diff > 1e-3:
             raise TrainingError(f"ONNX export disagrees with PyTorch by {diff:.2g} cycles")
+        explanations = _global_importance(OnnxRuntime(onnx_path), pipeline, windows, held_out)
         return write_bundle(
             out, onnx_path=onnx_path, pipeline=pipeline, calibration=fitted.calibration,
             correction=fitted.correction,
@@ -187,8 +189,24 @@ def _write(out: Path, served: Module, fitted: _Fitted, model_info: dict[str, Any
             # rul_metrics counts predictions (one per window); the page shows engines and windows apart.
             validation_metrics={**fitted.validation, "n_engines": len(np.unique(windows.engine_ids)),
                                 "n_windows": len(windows)},
-            extra_files={REFERENCE_FILE: reference.to_json()}, **fields,
+            extra_files={REFERENCE_FILE: reference.to_json()}, explanations=explanations, **fields,
         )
+
+
+def _global_importance(runtime: Any, pipeline: FeaturePipeline, windows: Windows, held_out: Readings | None,
+                       limit: int = 512) -> dict[str, Any]:
+    """Global importance per channel for the models page (:func:`prognos.serving.explain.global_importance`),
+    on the held-out engines' windows when there are some, else on training windows (said so)."""
+    from prognos.serving.explain import global_importance
+
+    if held_out is not None and held_out.n_engines:
+        x = pipeline.training_windows(held_out).x
+        source = f"held-out engines ({held_out.n_engines}, validation)"
+    else:
+        x = windows.x
+        source = f"training engines ({len(np.unique(windows.engine_ids))}; no engines were held out)"
+    x = x[np.linspace(0, len(x) - 1, min(limit, len(x))).astype(int)]
+    return global_importance(pipeline.sensors_ or [], runtime.run, x, f"{len(x)} windows of the {source}")
 
 
 def _strata(pipeline: FeaturePipeline, train: Readings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -14,6 +14,7 @@ from prognos.fleet.routes.deps import EngineId, Limit, Offset, Operator, Viewer,
 
 if TYPE_CHECKING:
     from prognos.fleet.fleet import Fleet
+    from prognos.serving.service import ServedPrediction
 
 __all__ = ["build_router"]
 
@@ -36,12 +37,18 @@ def build_router(fleet: Fleet) -> APIRouter:
         return json_response(page.to_dict())
 
     @router.get("/{engine_id}")
-    async def get_engine(engine_id: EngineId, _: Viewer) -> Response:
-        """One engine: details, tags, current state and its latest prediction."""
+    async def get_engine(engine_id: EngineId, _: Viewer, explain: Annotated[bool, Query(
+            description="also explain the engine's current prediction (on its stored readings, with the model "
+                        "loaded now): which channels drive it, and since when; off by default")] = False,
+                         ) -> Response:
+        """One engine: details, tags, current state and its latest prediction (with ``explain=true``,
+        the prediction's ``explanation``)."""
         engine = await asyncio.to_thread(store.get_engine, engine_id)
         latest = await asyncio.to_thread(store.latest_prediction, engine_id)
         body = engine.to_dict()
         body["latest_prediction"] = None if latest is None else latest.to_dict()
+        if explain and latest is not None:
+            body["latest_prediction"]["explanation"] = _explained(await fleet.ingestor.explain(engine_id))
         return json_response(body)
 
     @router.put("/{engine_id}")
@@ -76,3 +83,13 @@ def build_router(fleet: Fleet) -> APIRouter:
         return json_response(page.to_dict())
 
     return router
+
+
+def _explained(served: ServedPrediction | None) -> dict[str, Any] | None:
+    """The explanation with the prediction it explains (computed now: the model version and cycle
+    may be newer than the stored latest prediction's)."""
+    if served is None or served.explanation is None:
+        return None
+    p = served.prediction
+    return {**served.explanation.to_dict(), "model_version": p.model_version, "predicted_rul": round(p.rul, 3),
+            "last_cycle": p.last_cycle}

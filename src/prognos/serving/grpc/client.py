@@ -63,13 +63,17 @@ class RulPrediction:
     status: str
     timestamp: str
     last_cycle: int | None = None
+    explanation: dict[str, Any] | None = None  # the REST body's explanation, when asked for
 
     @classmethod
     def from_message(cls, message: rul_pb2.PredictRULResponse) -> RulPrediction:
         return cls(**response_dict(message))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["explanation"] is None:
+            del d["explanation"]
+        return d
 
 
 @dataclass(frozen=True)
@@ -155,20 +159,23 @@ class RulClient:
                                         f"{timeout_s or self.timeout_s:g} s") from None
 
     # ------------------------------------------------------------------ calls
-    def predict(self, engine_id: str, readings: Sequence[Mapping[str, Any]], *,
+    def predict(self, engine_id: str, readings: Sequence[Mapping[str, Any]], *, explain: bool = False,
                 timeout_s: float | None = None) -> RulPrediction:
+        """``explain``: with the prediction's explanation (which channels drive it)."""
         request = _request(rul_pb2.PredictRULRequest, {"engine_id": engine_id, "sensor_data": readings})
+        request.explain = explain
         try:
             response = self._stub.PredictRUL(request, timeout=timeout_s or self.timeout_s, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise _from_rpc(exc) from None
         return RulPrediction.from_message(response)
 
-    def batch_predict(self, requests: Iterable[Mapping[str, Any]], *,
+    def batch_predict(self, requests: Iterable[Mapping[str, Any]], *, explain: bool = False,
                       timeout_s: float | None = None) -> list[RulPrediction]:
         """Many engines, one model call on the server; results in request order."""
         batch = rul_pb2.BatchPredictRULRequest(
-            requests=[_request(rul_pb2.PredictRULRequest, body, f"requests[{i}].") for i, body in enumerate(requests)]
+            requests=[_request(rul_pb2.PredictRULRequest, body, f"requests[{i}].") for i, body in enumerate(requests)],
+            explain=explain,
         )
         try:
             response = self._stub.BatchPredictRUL(batch, timeout=timeout_s or self.timeout_s, metadata=self._metadata)

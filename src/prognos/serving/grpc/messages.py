@@ -106,12 +106,34 @@ def reading_messages(readings: Iterable[Mapping[str, Any]], where: str = "sensor
 
 def response_message(body: Mapping[str, Any]) -> rul_pb2.PredictRULResponse:
     """The REST response body (``ServedPrediction.to_dict()``) as a message: same fields, same values."""
-    return rul_pb2.PredictRULResponse(**{k: v for k, v in body.items() if k in _RESPONSE_FIELDS and v is not None})
+    fields = {k: v for k, v in body.items() if k in _RESPONSE_FIELDS and v is not None}
+    if "explanation" in fields:
+        e = {k: v for k, v in fields["explanation"].items() if v is not None}
+        spans = [rul_pb2.SpanContribution(**{k: v for k, v in s.items() if v is not None}) for s in e.pop("spans")]
+        contributions = [rul_pb2.ChannelContribution(**c) for c in e.pop("contributions")]
+        fields["explanation"] = rul_pb2.Explanation(contributions=contributions, spans=spans, **e)
+    return rul_pb2.PredictRULResponse(**fields)
+
+
+def _explanation_dict(e: rul_pb2.Explanation) -> dict[str, Any]:
+    return {
+        "method": e.method, "baseline": e.baseline, "relation": e.relation, "model_rul": e.model_rul,
+        "baseline_rul": e.baseline_rul, "interaction": e.interaction,
+        "since_cycles_ago": e.since_cycles_ago if e.HasField("since_cycles_ago") else None,
+        "since_cycle": e.since_cycle if e.HasField("since_cycle") else None,
+        "contributions": [{"field": c.field, "name": c.name, "unit": c.unit, "contribution": c.contribution}
+                          for c in e.contributions],
+        "spans": [{"cycles_ago_from": s.cycles_ago_from, "cycles_ago_to": s.cycles_ago_to,
+                   "first_cycle": s.first_cycle if s.HasField("first_cycle") else None,
+                   "last_cycle": s.last_cycle if s.HasField("last_cycle") else None,
+                   "contribution": s.contribution} for s in e.spans],
+    }
 
 
 def response_dict(message: rul_pb2.PredictRULResponse) -> dict[str, Any]:
-    """A response message as the REST response body (``last_cycle`` None when not set)."""
-    return {
+    """A response message as the REST response body (``last_cycle`` None when not set; ``explanation``
+    only when the server sent one)."""
+    body: dict[str, Any] = {
         "engine_id": message.engine_id,
         "predicted_rul": message.predicted_rul,
         "lower": message.lower,
@@ -122,3 +144,6 @@ def response_dict(message: rul_pb2.PredictRULResponse) -> dict[str, Any]:
         "status": message.status,
         "timestamp": message.timestamp,
     }
+    if message.HasField("explanation"):
+        body["explanation"] = _explanation_dict(message.explanation)
+    return body

@@ -169,7 +169,7 @@ class RulServicer(rul_pb2_grpc.RulServiceServicer):
 
     async def _predict(self, request: rul_pb2.PredictRULRequest) -> rul_pb2.PredictRULResponse:
         one = engine_input(request)
-        served = await self.service.predict(one.engine_id, one.readings, where="sensor_data")
+        served = await self.service.predict(one.engine_id, one.readings, where="sensor_data", explain=request.explain)
         return response_message(served.to_dict())
 
     async def GetModel(self, request: rul_pb2.GetModelRequest, context: grpc.aio.ServicerContext) -> rul_pb2.ModelInfo:
@@ -193,7 +193,8 @@ class RulServicer(rul_pb2_grpc.RulServiceServicer):
         if n > limit:
             raise ValidationError(f"requests: {n} requests exceed the limit of {limit}")
         inputs = [engine_input(r, f"requests[{i}].") for i, r in enumerate(request.requests)]
-        served = await self.service.predict_many([(x.engine_id, x.readings) for x in inputs], where="requests")
+        served = await self.service.predict_many([(x.engine_id, x.readings) for x in inputs], where="requests",
+                                                 explain=request.explain)
         return rul_pb2.BatchPredictRULResponse(responses=[response_message(s.to_dict()) for s in served])
 
     async def StreamPredictRUL(self, request_iterator: AsyncIterator[rul_pb2.StreamPredictRULRequest],

@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-__all__ = ["BatchPredictRequest", "BatchPredictResponse", "PredictRequest", "PredictResponse", "ReloadRequest",
-           "ReloadResponse"]
+__all__ = ["BatchPredictRequest", "BatchPredictResponse", "ChannelContributionBody", "ExplanationBody",
+           "PredictRequest", "PredictResponse", "ReloadRequest", "ReloadResponse", "SpanContributionBody"]
 
 _EXAMPLE_READING: dict[str, JsonValue] = {
     "cycle": 31, "s2": 642.1, "s3": 1580.2, "s4": 1400.6, "s7": 554.3, "s8": 2388.0, "s9": 9050.2, "s11": 47.3,
@@ -30,6 +30,35 @@ class PredictRequest(BaseModel):
         description="readings: cycle, setting_1..setting_3, s1..s21 (those the model requires)")
 
 
+class ChannelContributionBody(BaseModel):
+    field: str = Field(description="the reading field, e.g. s11")
+    name: str = Field(description="display name, e.g. Ps30")
+    unit: str = Field(description="unit of the channel's readings; empty when dimensionless")
+    contribution: float = Field(description="cycles this channel adds to the RUL (negative: pulls it down)")
+
+
+class SpanContributionBody(BaseModel):
+    cycles_ago_from: int = Field(description="first reading of the span, cycles before the last reading")
+    cycles_ago_to: int = Field(description="last reading of the span, cycles before the last reading (0: it)")
+    first_cycle: int | None = Field(description="cycle number of the span's first reading, when readings carry cycles")
+    last_cycle: int | None
+    contribution: float = Field(description="cycles the span adds to the RUL, all channels together")
+
+
+class ExplanationBody(BaseModel):
+    method: str = Field(description="occlusion (or shapley): see the model card, section Explanations")
+    baseline: str = Field(description="what a channel is replaced with to measure its contribution")
+    relation: str = Field(description="how contributions, baseline and interaction add up to the prediction")
+    model_rul: float = Field(description="the network's RUL before the age correction, cycles")
+    baseline_rul: float = Field(description="the network's RUL on the baseline window, cycles")
+    interaction: float = Field(description="model_rul - baseline_rul - sum(contributions), cycles")
+    since_cycles_ago: int | None = Field(description="the newest spans carrying 80 % of the spans' sum start this "
+                                         "many cycles before the last reading: since when the evidence drives the RUL")
+    since_cycle: int | None = Field(description="the cycle number of since_cycles_ago, when readings carry cycles")
+    contributions: list[ChannelContributionBody] = Field(description="every input channel, largest |value| first")
+    spans: list[SpanContributionBody] = Field(description="the window cut into runs of cycles, oldest first")
+
+
 class PredictResponse(BaseModel):
     engine_id: str
     predicted_rul: float = Field(description="remaining useful life after the last reading, cycles")
@@ -41,6 +70,7 @@ class PredictResponse(BaseModel):
                         "warning_rul / critical_rul (prognos.status)")
     timestamp: str = Field(description="UTC ISO-8601")
     last_cycle: int | None = None
+    explanation: ExplanationBody | None = Field(default=None, description="only with ?explain=true")
 
 
 class BatchPredictRequest(BaseModel):

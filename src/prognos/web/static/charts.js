@@ -29,10 +29,11 @@ function tickLabels(values) {
 /**
  * An SVG line chart as a string.
  * series: [{points: [[x, y], ...], cls, name}], band: [[x, lo, hi], ...] (shaded),
- * hlines: [{y, cls, name}] (dashed horizontal reference lines, labelled at the right).
+ * hlines: [{y, cls, name}] (dashed horizontal reference lines, labelled at the right),
+ * highlight: {from, to, name} (a shaded run of x values behind the lines, e.g. the cycles an explanation rests on).
  */
 export function lineChart({ series = [], band = [], hlines = [], width = 640, height = 260, xLabel = "", yLabel = "",
-  title = "", desc = "", yMin = null, compact = false }) {
+  title = "", desc = "", yMin = null, compact = false, highlight = null }) {
   const m = compact ? { t: 8, r: 8, b: 22, l: 44 } : { t: 12, r: 74, b: 40, l: 56 };
   const xs = [], ys = [];
   for (const s of series) for (const [x, y] of s.points) { xs.push(x); ys.push(y); }
@@ -62,6 +63,7 @@ export function lineChart({ series = [], band = [], hlines = [], width = 640, he
   for (const [t, text] of tickLabels(ticks(x0, x1, compact ? 3 : 6))) {
     parts.push(`<text class="tick" x="${f(sx(t))}" y="${m.t + H + 16}" text-anchor="middle">${text}</text>`);
   }
+  if (highlight) parts.push(highlightRect(highlight, sx, m.t, H));
   if (band.length > 1) {
     const upper = band.map(([x, , hi]) => `${f(sx(x))},${f(sy(hi))}`);
     const lower = band.slice().reverse().map(([x, lo]) => `${f(sx(x))},${f(sy(lo))}`);
@@ -88,4 +90,12 @@ export function lineChart({ series = [], band = [], hlines = [], width = 640, he
     parts.push(`<text class="axis-label" transform="translate(14 ${m.t + H / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`);
   }
   return `<svg class="chart-svg" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(title)}">${titleTag}${parts.join("")}</svg>`;
+}
+
+/** The shaded x range of ``highlight`` ({from, to, name}), clipped to the plot. */
+function highlightRect({ from, to, name = "" }, sx, top, height) {
+  const x0 = sx(from), x1 = sx(to);
+  const left = Math.min(x0, x1), w = Math.max(2, Math.abs(x1 - x0));
+  return `<rect class="highlight" x="${left.toFixed(1)}" y="${top}" width="${w.toFixed(1)}" height="${height}">`
+    + `<title>${esc(name)}</title></rect>`;
 }

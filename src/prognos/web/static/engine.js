@@ -2,7 +2,7 @@
 // the engine's alerts (acknowledge / resolve) and small multiples of its sensor trends.
 import { lineChart } from "./charts.js";
 import {
-  ago, alertTable, api, badge, bindAlertActions, config, engineView, fmt, isoOf, listOf, pick, poll, requireKey,
+  ago, alertTable, api, badge, bindAlertActions, config, engineView, esc, fmt, isoOf, listOf, pick, poll, requireKey,
 } from "./common.js";
 
 const engineId = document.body.dataset.engineId;
@@ -77,7 +77,7 @@ function readingValue(r, name) {
 
 function renderSensors(readings) {
   const rows = readings.slice().sort((a, b) => Number(a.cycle) - Number(b.cycle)).slice(-READINGS);
-  const key = rows.length ? `${rows.length}:${rows[0].cycle}:${rows[rows.length - 1].cycle}` : "0";
+  const key = (rows.length ? `${rows.length}:${rows[0].cycle}:${rows[rows.length - 1].cycle}` : "0") + `|${explained.key}`;
   if (key === lastKey.sensors) return;
   lastKey.sensors = key;
   document.getElementById("n-readings").textContent = String(rows.length);
@@ -92,9 +92,10 @@ function renderSensors(readings) {
     const ys = pts.map((p) => p[1]);
     // Sensors NASA holds constant carry no trend; skip them rather than draw flat lines.
     if (Math.max(...ys) - Math.min(...ys) < 1e-9 * Math.max(1, Math.abs(ys[0]))) continue;
-    charts.push(`<figure class="mini"><figcaption>${s} <span class="muted">${fmt(ys[ys.length - 1], 2)}</span></figcaption>
+    const driver = driverOf(s);
+    charts.push(`<figure class="mini${driver ? " driver" : ""}" data-sensor="${s}"><figcaption>${s} <span class="muted">${fmt(ys[ys.length - 1], 2)}</span>${driverTag(driver)}</figcaption>
       ${lineChart({ series: [{ points: pts, cls: "sensor" }], width: miniWidth, height: 110, compact: true,
-        title: `sensor ${s} by cycle` })}</figure>`);
+        title: `sensor ${s} by cycle`, highlight: driverHighlight(driver) })}</figure>`);
   }
   grid.innerHTML = charts.join("") || '<p class="empty">No readings yet.</p>';
 }
@@ -114,6 +115,7 @@ async function load() {
     api(`/api/v1/alerts?engine_id=${enc}`),
   ]);
   lastData = { preds: listOf(preds, "predictions"), readings };
+  await loadExplanation(engine);
   renderFacts(engine);
   renderRul(listOf(preds, "predictions"));
   renderSensors(readings);
@@ -143,6 +145,100 @@ async function loadReadings() {
 
 function isDescending(rows) {
   return rows.length > 1 && Number(rows[0].cycle) > Number(rows[rows.length - 1].cycle);
+}
+
+// ---- Why this RUL: the channels driving the current prediction (GET /api/v1/engines/{id}?explain=true,
+// asked once per new prediction), listed in #explanation and marked on their sensor charts.
+const TOP_DRIVERS = 3;
+let explained = { key: "", data: null }; // the explanation shown and the prediction (cycle, model) it explains
+
+async function loadExplanation(engine) {
+  const box = document.getElementById("explanation");
+  const latest = pick(engine, "latest_prediction");
+  if (!latest) {
+    if (explained.key !== "none") box.innerHTML = '<p class="empty">No prediction yet: nothing to explain.</p>';
+    explained = { key: "none", data: null };
+    return;
+  }
+  const key = `${pick(latest, "cycle", "last_cycle")}:${pick(latest, "model_version")}`;
+  if (key === explained.key) return;
+  let data = null;
+  try {
+    const body = await api(`/api/v1/engines/${enc}?explain=true`);
+    data = pick(pick(body, "latest_prediction") || {}, "explanation") || null;
+  } catch (err) {
+    // Only this panel says so (the rest of the page stands); the next poll asks again.
+    explained = { key: "", data: null };
+    box.innerHTML = `<p class="empty">The explanation is unavailable: ${esc(err.message)}</p>`;
+    return;
+  }
+  explained = { key, data };
+  box.innerHTML = data ? explanationHtml(data) : '<p class="empty">This prediction has no explanation.</p>';
+}
+
+function drivers() {
+  return explained.data ? (explained.data.contributions || []).slice(0, TOP_DRIVERS) : [];
+}
+
+function driverOf(sensor) {
+  const i = drivers().findIndex((c) => c.field === sensor);
+  return i < 0 ? null : { ...drivers()[i], rank: i + 1 };
+}
+
+function channelName(c) {
+  return c.unit ? `${c.name} (${c.unit})` : c.name;
+}
+
+function signed(v) {
+  return `${v > 0 ? "+" : v < 0 ? "−" : ""}${fmt(Math.abs(v))}`;
+}
+
+function driverTag(d) {
+  return d ? ` <span class="driver-tag">· ${esc(d.name)} · driver #${d.rank}, ${signed(d.contribution)} cycles</span>` : "";
+}
+
+/** The readings the prediction rests on, shaded on a driver's chart. */
+function driverHighlight(d) {
+  const e = explained.data;
+  if (!d || !e || e.last_cycle === null || e.last_cycle === undefined) return null;
+  const spans = e.spans || [];
+  const from = e.since_cycle ?? (spans.length ? spans[0].first_cycle : null);
+  if (from === null || from === undefined) return null;
+  return { from, to: e.last_cycle, name: `${d.name}: the readings since cycle ${from} drive the RUL` };
+}
+
+function driverRows(list, max) {
+  return list.map((c, i) => {
+    const w = max > 0 ? Math.max(2, Math.round((Math.abs(c.contribution) / max) * 100)) : 0;
+    return `<tr data-field="${esc(c.field)}"><td class="num" data-label="Rank">${i + 1}</td><th scope="row">${esc(channelName(c))}
+      <span class="muted">${esc(c.field)}</span></th><td class="num" data-label="Cycles of RUL">${signed(c.contribution)}</td>
+      <td class="bar">${barSvg(w, c.contribution < 0 ? "down" : "up")}</td></tr>`;
+  }).join("");
+}
+
+/** A bar ``percent`` % wide (SVG attributes: the page's CSP allows no inline styles). */
+function barSvg(percent, cls) {
+  return `<svg class="bar-svg" viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true">
+    <rect class="${cls}" width="${percent}" height="10"/></svg>`;
+}
+
+function explanationHtml(e) {
+  const all = e.contributions || [];
+  const max = Math.max(0, ...all.map((c) => Math.abs(c.contribution)));
+  const head = `<thead><tr><th scope="col" class="num">#</th><th scope="col">channel</th>
+    <th scope="col" class="num">cycles of RUL</th><th scope="col">effect</th></tr></thead>`;
+  const since = e.since_cycle !== null && e.since_cycle !== undefined
+    ? `The readings since cycle ${e.since_cycle} (the last ${e.since_cycles_ago + 1} cycles) carry 80 % of the evidence.`
+    : "";
+  const sum = all.reduce((a, c) => a + c.contribution, 0);
+  return `<p>The model predicts <strong>${fmt(e.model_rul)} cycles</strong> before its age correction; an engine reading
+    its training averages would get ${fmt(e.baseline_rul)}. ${esc(since)}</p>
+    <div class="table-wrap"><table class="data drivers" id="top-drivers"><caption class="visually-hidden">Channels driving the current RUL</caption>
+    ${head}<tbody>${driverRows(all.slice(0, TOP_DRIVERS), max)}</tbody></table></div>
+    <details><summary>All ${all.length} channels</summary><div class="table-wrap"><table class="data drivers">
+    <caption class="visually-hidden">Every channel's contribution</caption>${head}<tbody>${driverRows(all, max)}</tbody></table></div></details>
+    <p class="muted">Method: ${esc(e.method)}; baseline: ${esc(e.baseline)}. ${fmt(e.model_rul)} = ${fmt(e.baseline_rul)}
+    (baseline) ${signed(sum)} (channels) ${signed(e.interaction)} (interaction: what channels do only together).</p>`;
 }
 
 let resizeTimer = null;

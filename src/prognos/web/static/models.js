@@ -51,7 +51,34 @@ function card(m) {
     <h3>Validation metrics</h3>${note}
     ${rows.length ? `<div class="table-wrap"><table class="data metrics"><caption class="visually-hidden">Validation metrics</caption>
     <thead><tr><th scope="col">metric</th><th scope="col" class="num">value</th></tr></thead>
-    <tbody>${rows.join("")}</tbody></table></div>` : '<p class="empty">No metrics recorded.</p>'}</section>`;
+    <tbody>${rows.join("")}</tbody></table></div>` : '<p class="empty">No metrics recorded.</p>'}
+    ${importanceHtml(m.explanations)}</section>`;
+}
+
+// ---- Global importance per channel (manifest "explanations", written at training time): each
+// channel's mean |contribution| to the RUL, in cycles, over validation windows.
+function importanceHtml(g) {
+  if (!g || !Array.isArray(g.channels) || !g.channels.length) {
+    return `<h3>Global importance per channel</h3><p class="empty">This bundle carries no global importance
+      (trained before explanations); predictions are still explained on request.</p>`;
+  }
+  const max = Math.max(0, ...g.channels.map((c) => c.mean_abs_contribution));
+  const rows = g.channels.map((c) => {
+    const w = max > 0 ? Math.max(1, Math.round((c.mean_abs_contribution / max) * 100)) : 0;
+    return `<tr data-field="${esc(c.field)}"><th scope="row">${esc(c.unit ? `${c.name} (${c.unit})` : c.name)}
+      <span class="muted">${esc(c.field)}</span></th><td class="num" data-label="Mean |cycles|">${esc(value(c.mean_abs_contribution))}</td>
+      <td class="num" data-label="Mean cycles">${esc(value(c.mean_contribution))}</td>
+      <td class="bar"><svg class="bar-svg" viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true">
+      <rect class="importance" width="${w}" height="10"/></svg></td></tr>`;
+  });
+  return `<h3>Global importance per channel</h3>
+    <p class="muted">Mean |contribution| to the RUL (cycles) over ${esc(g.source)}, by ${esc(g.method)}; the mean
+    signed contribution says which way the channel usually pulls (negative: towards failure).</p>
+    <div class="table-wrap"><table class="data importance" id="global-importance">
+    <caption class="visually-hidden">Global importance per channel</caption>
+    <thead><tr><th scope="col">channel</th><th scope="col" class="num">mean |cycles|</th>
+    <th scope="col" class="num">mean cycles</th><th scope="col">importance</th></tr></thead>
+    <tbody>${rows.join("")}</tbody></table></div>`;
 }
 
 async function loadAlerts() {

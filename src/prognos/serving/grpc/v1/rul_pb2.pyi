@@ -61,15 +61,67 @@ class Reading(_message.Message):
     def __init__(self, cycle: _Optional[int] = ..., setting_1: _Optional[float] = ..., setting_2: _Optional[float] = ..., setting_3: _Optional[float] = ..., s1: _Optional[float] = ..., s2: _Optional[float] = ..., s3: _Optional[float] = ..., s4: _Optional[float] = ..., s5: _Optional[float] = ..., s6: _Optional[float] = ..., s7: _Optional[float] = ..., s8: _Optional[float] = ..., s9: _Optional[float] = ..., s10: _Optional[float] = ..., s11: _Optional[float] = ..., s12: _Optional[float] = ..., s13: _Optional[float] = ..., s14: _Optional[float] = ..., s15: _Optional[float] = ..., s16: _Optional[float] = ..., s17: _Optional[float] = ..., s18: _Optional[float] = ..., s19: _Optional[float] = ..., s20: _Optional[float] = ..., s21: _Optional[float] = ...) -> None: ...
 
 class PredictRULRequest(_message.Message):
-    __slots__ = ("engine_id", "sensor_data")
+    __slots__ = ("engine_id", "sensor_data", "explain")
     ENGINE_ID_FIELD_NUMBER: _ClassVar[int]
     SENSOR_DATA_FIELD_NUMBER: _ClassVar[int]
+    EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     engine_id: str
     sensor_data: _containers.RepeatedCompositeFieldContainer[Reading]
-    def __init__(self, engine_id: _Optional[str] = ..., sensor_data: _Optional[_Iterable[_Union[Reading, _Mapping]]] = ...) -> None: ...
+    explain: bool
+    def __init__(self, engine_id: _Optional[str] = ..., sensor_data: _Optional[_Iterable[_Union[Reading, _Mapping]]] = ..., explain: _Optional[bool] = ...) -> None: ...
+
+class ChannelContribution(_message.Message):
+    __slots__ = ("field", "name", "unit", "contribution")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    name: str
+    unit: str
+    contribution: float
+    def __init__(self, field: _Optional[str] = ..., name: _Optional[str] = ..., unit: _Optional[str] = ..., contribution: _Optional[float] = ...) -> None: ...
+
+class SpanContribution(_message.Message):
+    __slots__ = ("cycles_ago_from", "cycles_ago_to", "first_cycle", "last_cycle", "contribution")
+    CYCLES_AGO_FROM_FIELD_NUMBER: _ClassVar[int]
+    CYCLES_AGO_TO_FIELD_NUMBER: _ClassVar[int]
+    FIRST_CYCLE_FIELD_NUMBER: _ClassVar[int]
+    LAST_CYCLE_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    cycles_ago_from: int
+    cycles_ago_to: int
+    first_cycle: int
+    last_cycle: int
+    contribution: float
+    def __init__(self, cycles_ago_from: _Optional[int] = ..., cycles_ago_to: _Optional[int] = ..., first_cycle: _Optional[int] = ..., last_cycle: _Optional[int] = ..., contribution: _Optional[float] = ...) -> None: ...
+
+class Explanation(_message.Message):
+    __slots__ = ("method", "baseline", "relation", "model_rul", "baseline_rul", "interaction", "contributions", "spans", "since_cycles_ago", "since_cycle")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    RELATION_FIELD_NUMBER: _ClassVar[int]
+    MODEL_RUL_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_RUL_FIELD_NUMBER: _ClassVar[int]
+    INTERACTION_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
+    SINCE_CYCLES_AGO_FIELD_NUMBER: _ClassVar[int]
+    SINCE_CYCLE_FIELD_NUMBER: _ClassVar[int]
+    method: str
+    baseline: str
+    relation: str
+    model_rul: float
+    baseline_rul: float
+    interaction: float
+    contributions: _containers.RepeatedCompositeFieldContainer[ChannelContribution]
+    spans: _containers.RepeatedCompositeFieldContainer[SpanContribution]
+    since_cycles_ago: int
+    since_cycle: int
+    def __init__(self, method: _Optional[str] = ..., baseline: _Optional[str] = ..., relation: _Optional[str] = ..., model_rul: _Optional[float] = ..., baseline_rul: _Optional[float] = ..., interaction: _Optional[float] = ..., contributions: _Optional[_Iterable[_Union[ChannelContribution, _Mapping]]] = ..., spans: _Optional[_Iterable[_Union[SpanContribution, _Mapping]]] = ..., since_cycles_ago: _Optional[int] = ..., since_cycle: _Optional[int] = ...) -> None: ...
 
 class PredictRULResponse(_message.Message):
-    __slots__ = ("engine_id", "predicted_rul", "lower", "upper", "confidence_level", "model_version", "status", "timestamp", "last_cycle")
+    __slots__ = ("engine_id", "predicted_rul", "lower", "upper", "confidence_level", "model_version", "status", "timestamp", "last_cycle", "explanation")
     ENGINE_ID_FIELD_NUMBER: _ClassVar[int]
     PREDICTED_RUL_FIELD_NUMBER: _ClassVar[int]
     LOWER_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +131,7 @@ class PredictRULResponse(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     LAST_CYCLE_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     engine_id: str
     predicted_rul: float
     lower: float
@@ -88,13 +141,16 @@ class PredictRULResponse(_message.Message):
     status: str
     timestamp: str
     last_cycle: int
-    def __init__(self, engine_id: _Optional[str] = ..., predicted_rul: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., confidence_level: _Optional[float] = ..., model_version: _Optional[str] = ..., status: _Optional[str] = ..., timestamp: _Optional[str] = ..., last_cycle: _Optional[int] = ...) -> None: ...
+    explanation: Explanation
+    def __init__(self, engine_id: _Optional[str] = ..., predicted_rul: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., confidence_level: _Optional[float] = ..., model_version: _Optional[str] = ..., status: _Optional[str] = ..., timestamp: _Optional[str] = ..., last_cycle: _Optional[int] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ...) -> None: ...
 
 class BatchPredictRULRequest(_message.Message):
-    __slots__ = ("requests",)
+    __slots__ = ("requests", "explain")
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     requests: _containers.RepeatedCompositeFieldContainer[PredictRULRequest]
-    def __init__(self, requests: _Optional[_Iterable[_Union[PredictRULRequest, _Mapping]]] = ...) -> None: ...
+    explain: bool
+    def __init__(self, requests: _Optional[_Iterable[_Union[PredictRULRequest, _Mapping]]] = ..., explain: _Optional[bool] = ...) -> None: ...
 
 class BatchPredictRULResponse(_message.Message):
     __slots__ = ("responses",)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from prognos.data.validation import check_engine_id, parse_json
@@ -24,6 +24,10 @@ _ERRORS: dict[int | str, dict[str, str]] = {
     422: {"description": "a field is missing, unknown, not a finite number, out of range, ..."},
     503: {"description": "no model loaded, or overloaded (see Retry-After)"},
 }
+
+Explain = Annotated[bool, Query(description="also explain the prediction: each input channel's contribution "
+                                "(cycles) and each time span's, the method, the baseline and how they add up "
+                                "(prognos.serving.explain); costs one model call on a few dozen windows")]
 
 
 def _predict_body(raw: bytes) -> tuple[str, Any]:
@@ -47,20 +51,20 @@ def _predict_body(raw: bytes) -> tuple[str, Any]:
 # per request than validation and the model call together. The OpenAPI schema is still the model's.
 @router.post("/predict", response_model=PredictResponse, responses=_ERRORS, openapi_extra={"requestBody": {
     "required": True, "content": {"application/json": {"schema": PredictRequest.model_json_schema()}}}})
-async def predict(request: Request) -> Response:
+async def predict(request: Request, explain: Explain = False) -> Response:
     """Predict one engine's remaining useful life (cycles) with its interval. An API key is
     optional: with one, the key's rate limit applies; without, the client address's."""
     optional_key(request)
     service: PredictionService = request.app.state.service
     engine_id, readings = _predict_body(await request.body())
     log_context(request, engine_id=engine_id, model_version=service.model_version)
-    served = await service.predict(engine_id, readings, "sensor_data")
+    served = await service.predict(engine_id, readings, "sensor_data", explain=explain)
     return JsonResponse(served.to_dict())
 
 
 @router.post("/predict/batch", response_model=BatchPredictResponse, responses=_ERRORS)
 async def predict_batch(body: BatchPredictRequest, request: Request, service: ServiceDep,
-                        settings: SettingsDep) -> Response:
+                        settings: SettingsDep, explain: Explain = False) -> Response:
     """Predict many engines at once (one model call for the lot); responses keep request order.
     An API key is optional, as for a single prediction."""
     optional_key(request)
@@ -72,5 +76,6 @@ async def predict_batch(body: BatchPredictRequest, request: Request, service: Se
     log_context(request, engines=n, model_version=service.model_version)
     for i, r in enumerate(body.requests):
         check_engine_id(r.engine_id, f"requests[{i}].engine_id")
-    served = await service.predict_many([(r.engine_id, r.sensor_data) for r in body.requests], "requests")
+    served = await service.predict_many([(r.engine_id, r.sensor_data) for r in body.requests], "requests",
+                                        explain=explain)
     return JsonResponse({"responses": [s.to_dict() for s in served]})
