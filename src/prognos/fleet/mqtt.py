@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from prognos.config import Settings
-from prognos.data.validation import parse_json
+from prognos.data.validation import parse_json_off_loop
 from prognos.errors import ConfigError, PrognosError, ValidationError
 
 __all__ = ["MqttCounters", "MqttPublisher", "MqttSubscriber", "ReplaySummary", "error_topic", "mqtt_hooks",
@@ -226,7 +226,8 @@ class MqttSubscriber:
             attempt += 1
             try:
                 engine_id = topic_engine(self.prefix, topic)
-                body = parse_json(payload, where="payload")  # REST's parser: depth limit, no duplicate keys
+                # REST's parser (linear time; off the loop when large): depth limit, no duplicate keys
+                body = await parse_json_off_loop(payload, where="payload")
                 result = await self.ingestor.ingest(engine_id, body)
                 self.counters.stored += 1
                 self.counters.accepted += int(getattr(result, "accepted", 0))

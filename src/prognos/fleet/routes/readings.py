@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import File, Query, Request, UploadFile
 from starlette.responses import Response
 
-from prognos.data.validation import parse_json
+from prognos.data.validation import parse_json_off_loop
 from prognos.errors import OverloadedError, ValidationError
 from prognos.fleet.records import IngestResult, ReadingBatch
 from prognos.fleet.routes.deps import EngineId, Operator, fleet_router, json_response
@@ -72,7 +72,7 @@ def build_router(fleet: Fleet) -> APIRouter:
     async def ingest(engine_id: EngineId, request: Request, _: Operator) -> Response:
         """Store one engine's readings (a JSON list of readings, or one reading object), then score
         its latest window. Idempotent on (engine, cycle); answered only after the commit."""
-        body = parse_json(await request.body())
+        body = await parse_json_off_loop(await request.body())
         log_context(request, engine_id=engine_id)
         return _answer(await fleet.ingestor.ingest(engine_id, body))
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from prognos.data.validation import check_engine_id, parse_json
+from prognos.data.validation import check_engine_id, clip, parse_json_off_loop
 from prognos.errors import ValidationError
 from prognos.serving.http.auth import optional_key
 from prognos.serving.http.deps import ServiceDep, SettingsDep, log_context
@@ -26,14 +26,14 @@ _ERRORS: dict[int | str, dict[str, str]] = {
 }
 
 
-def _predict_body(raw: bytes) -> tuple[str, Any]:
+async def _predict_body(raw: bytes) -> tuple[str, Any]:
     """Parse and shape-check a predict body by hand; the readings go to the one validator."""
-    body = parse_json(raw)
+    body = await parse_json_off_loop(raw)
     if not isinstance(body, dict):
         raise ValidationError("body: expected an object with engine_id and sensor_data")
     for key in body:
         if key not in ("engine_id", "sensor_data"):
-            raise ValidationError(f"{key}: unknown field")
+            raise ValidationError(f"{clip(key)}: unknown field")
     engine_id = body.get("engine_id")
     if engine_id is None:
         raise ValidationError("engine_id: missing (required)")
@@ -52,7 +52,7 @@ async def predict(request: Request) -> Response:
     optional: with one, the key's rate limit applies; without, the client address's."""
     optional_key(request)
     service: PredictionService = request.app.state.service
-    engine_id, readings = _predict_body(await request.body())
+    engine_id, readings = await _predict_body(await request.body())
     log_context(request, engine_id=engine_id, model_version=service.model_version)
     served = await service.predict(engine_id, readings, "sensor_data")
     return JsonResponse(served.to_dict())
