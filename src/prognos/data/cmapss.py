@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,32 +113,30 @@ def subset_name(name: str) -> str:
     return candidate
 
 
-def parse_readings_text(text: str, source: str) -> Readings:
-    """Parse C-MAPSS text (26 whitespace-separated columns) or a CSV with a header row."""
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+_CHUNK_ROWS = 8192  # rows turned into floats at a time: a file's tokens never all exist as Python strings
+
+
+def parse_readings_text(text: str | Iterable[str], source: str) -> Readings:
+    """Parse C-MAPSS text (26 whitespace-separated columns) or a CSV with a header row. ``text``
+    may be a stream of lines (an open text file): it is read once, and the memory used is the
+    arrays of the result plus one chunk of :data:`_CHUNK_ROWS` rows, whatever the file's size."""
+    lines: Iterator[str] = iter(io.StringIO(text) if isinstance(text, str) else text)
+    skipped = 0
+    first = ""
+    for line in lines:
+        if line.strip():
+            first = line
+            break
+        skipped += 1
     if not first:
         raise DataFormatError(f"{source}: file is empty")
     header = {t.strip().lower() for t in first.split(",")}
     if "," in first and header & {"cycle", "unit", "engine_id"}:
-        return _parse_csv(text, source)
-    return _parse_whitespace(text, source)
+        return _parse_csv(itertools.chain([first], lines), source, skipped)
+    return _parse_whitespace(itertools.chain([first], lines), source, skipped)
 
 
-def _parse_whitespace(text: str, source: str) -> Readings:
-    lines = text.splitlines()
-    rows: list[list[str]] = []
-    line_no: list[int] = []
-    for i, line in enumerate(lines, start=1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != _N_COLS:
-            raise DataFormatError(
-                f"{source}, line {i}: expected {_N_COLS} columns "
-                f"(unit, cycle, 3 settings, 21 sensors), found {len(parts)}"
-            )
-        rows.append(parts)
-        line_no.append(i)
+def _whitespace_table(rows: list[list[str]], line_no: list[int], source: str) -> np.ndarray:
     try:
         table = np.array(rows, dtype=np.float64)
     except ValueError:
@@ -147,7 +146,7 @@ def _parse_whitespace(text: str, source: str) -> Readings:
                     float(token)
                 except ValueError:
                     raise DataFormatError(
-                        f"{source}, line {i}, column {col}: {token!r} is not a number"
+                        f"{source}, line {i}, column {col}: {token[:40]!r} is not a number"
                     ) from None
         raise  # pragma: no cover - numpy and float() disagree only on exotic input
     bad = ~np.isfinite(table)
@@ -158,28 +157,58 @@ def _parse_whitespace(text: str, source: str) -> Readings:
     if np.any(ids != np.round(ids)) or np.any(ids < 0):
         r = int(np.flatnonzero(np.any((ids != np.round(ids)) | (ids < 0), axis=1))[0])
         raise DataFormatError(f"{source}, line {line_no[r]}: unit and cycle must be non-negative whole numbers")
+    return table
+
+
+def _parse_whitespace(lines: Iterable[str], source: str, skipped: int = 0) -> Readings:
+    tables: list[np.ndarray] = []
+    numbers: list[np.ndarray] = []
+    rows: list[list[str]] = []
+    line_no: list[int] = []
+    for i, line in enumerate(lines, start=1 + skipped):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != _N_COLS:
+            raise DataFormatError(
+                f"{source}, line {i}: expected {_N_COLS} columns "
+                f"(unit, cycle, 3 settings, 21 sensors), found {len(parts)}"
+            )
+        rows.append(parts)
+        line_no.append(i)
+        if len(rows) == _CHUNK_ROWS:
+            tables.append(_whitespace_table(rows, line_no, source))
+            numbers.append(np.array(line_no, dtype=np.int64))
+            rows, line_no = [], []
+    if rows:
+        tables.append(_whitespace_table(rows, line_no, source))
+        numbers.append(np.array(line_no, dtype=np.int64))
+    table = np.concatenate(tables) if tables else np.empty((0, _N_COLS))
+    del tables
     units = np.array([str(int(u)) for u in table[:, 0]])
     readings = Readings(units, table[:, 1].astype(np.int64), table[:, 2:].copy(), source)
-    _check_order(readings, line_no, source)
+    _check_order(readings, np.concatenate(numbers) if numbers else np.empty(0, dtype=np.int64), source)
     return readings
 
 
-def _parse_csv(text: str, source: str) -> Readings:
-    reader = csv.reader(io.StringIO(text))
+def _parse_csv(lines: Iterable[str], source: str, skipped: int = 0) -> Readings:
+    reader = csv.reader(lines)
     header = [h.strip() for h in next(reader)]
     id_col = next((c for c in ("engine_id", "unit") if c in header), None)
+    first = 1 + skipped
     if id_col is None or "cycle" not in header:
-        raise DataFormatError(f"{source}, line 1: CSV header needs 'engine_id' (or 'unit') and 'cycle' columns")
+        raise DataFormatError(f"{source}, line {first}: CSV header needs 'engine_id' (or 'unit') and 'cycle' columns")
     known = {"engine_id", "unit", "cycle", *MEASUREMENT_FIELDS}
     unknown = [h for h in header if h not in known]
     if unknown:
-        raise DataFormatError(f"{source}, line 1: unknown column {unknown[0]!r}")
+        raise DataFormatError(f"{source}, line {first}: unknown column {unknown[0][:40]!r}")
     pos = {name: header.index(name) for name in header}
     ids: list[str] = []
     cycles: list[int] = []
     values: list[list[float]] = []
+    tables: list[np.ndarray] = []
     line_no: list[int] = []
-    for i, row in enumerate(reader, start=2):
+    for i, row in enumerate(reader, start=first + 1):
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) != len(header):
@@ -189,7 +218,7 @@ def _parse_csv(text: str, source: str) -> Readings:
         try:
             cycle = float(cycle_text)
         except ValueError:
-            raise DataFormatError(f"{source}, line {i}, column cycle: {cycle_text!r} is not a number") from None
+            raise DataFormatError(f"{source}, line {i}, column cycle: {cycle_text[:40]!r} is not a number") from None
         if not math.isfinite(cycle) or cycle != int(cycle) or cycle < 0:
             raise DataFormatError(f"{source}, line {i}, column cycle: must be a non-negative whole number")
         cycles.append(int(cycle))
@@ -202,22 +231,25 @@ def _parse_csv(text: str, source: str) -> Readings:
             try:
                 v = float(token)
             except ValueError:
-                raise DataFormatError(f"{source}, line {i}, column {name}: {token!r} is not a number") from None
+                raise DataFormatError(f"{source}, line {i}, column {name}: {token[:40]!r} is not a number") from None
             if not math.isfinite(v):
                 raise DataFormatError(f"{source}, line {i}, column {name}: value is not finite")
             out.append(v)
         values.append(out)
+        if len(values) == _CHUNK_ROWS:
+            tables.append(np.array(values, dtype=np.float64))
+            values = []
         line_no.append(i)
     if not ids:
         raise DataFormatError(f"{source}: no data rows after the header")
-    readings = Readings(
-        np.array(ids), np.array(cycles, dtype=np.int64), np.array(values, dtype=np.float64), source
-    )
+    if values:
+        tables.append(np.array(values, dtype=np.float64))
+    readings = Readings(np.array(ids), np.array(cycles, dtype=np.int64), np.concatenate(tables), source)
     _check_order(readings, line_no, source)
     return readings
 
 
-def _check_order(readings: Readings, line_no: list[int], source: str) -> None:
+def _check_order(readings: Readings, line_no: Sequence[int] | np.ndarray, source: str) -> None:
     ids, cycles = readings.engine_ids, readings.cycles
     same = ids[1:] == ids[:-1]
     back = np.flatnonzero(same & (cycles[1:] <= cycles[:-1]))
