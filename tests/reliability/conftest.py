@@ -17,6 +17,7 @@ checks servers a test starts and stops itself when their block ends.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -26,8 +27,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import re
 
 import httpx
 import pytest
