@@ -77,7 +77,6 @@ client's value an error message or log line quotes (:func:`shown`)."""
 
 _SLOW_PATH_MAX = 2**20  # bytes: the exact (Python-json) path runs only on bodies up to this size
 _OFF_LOOP_BYTES = 64 * 2**10  # bodies above this are parsed in a worker thread (parse_json_off_loop)
-_COLON_ESCAPE = re.compile(rb"\\u003[aA]")
 
 
 def shown(value: object, limit: int = 80) -> str:
@@ -210,8 +209,9 @@ def parse_json(raw: bytes, where: str = "body", max_depth: int = MAX_JSON_DEPTH)
     once made a depth check quadratic). orjson decodes (it bounds nesting at 1024 natively); one
     iterative walk of the result measures depth and counts keys. No key repeated when every key in
     the text is followed by exactly one structural ``:`` — the text's colons minus the colons inside
-    its strings equal the decoded keys (a ``\\u003a`` escape makes this unprovable: then, as for
-    NaN, Infinity or numbers orjson cannot hold, Python's json decides, for bodies up to 1 MiB)."""
+    its strings (decoded, less those escaped as ``\\u003a``) equal the decoded keys. Otherwise a key
+    repeated, and Python's json names it (bodies up to 1 MiB), as it reads NaN, Infinity and numbers
+    orjson cannot hold."""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -224,13 +224,20 @@ def parse_json(raw: bytes, where: str = "body", max_depth: int = MAX_JSON_DEPTH)
                 raise ValidationError(f"{where}: JSON nested deeper than {max_depth} levels") from None
             return value
         raise ValidationError(f"{where}: not valid JSON ({exc.msg} at character {exc.pos})") from None
-    colons = raw.count(b":")
-    shape = _shape(value, colons > 0)
+    shape = _shape(value, False)
     if shape.depth > max_depth:
         raise ValidationError(f"{where}: JSON nested deeper than {max_depth} levels")
-    if colons - shape.colons == shape.keys and _COLON_ESCAPE.search(raw) is None:
+    colons = raw.count(b":")
+    if colons == shape.keys:  # the common case: no colon inside a string
         return value
-    return _exact(raw, where, max_depth)  # a key repeated (or \u003a): name it
+    # Structural colons = the text's colons - those inside strings (decoded colons, less the ones
+    # written as \u003a escapes).
+    escaped = raw.count(b"\\u003a") + raw.count(b"\\u003A")
+    if colons - _shape(value, True).colons + escaped == shape.keys:
+        return value
+    if len(raw) > _SLOW_PATH_MAX:  # a key repeated: too large a body to find which by the exact path
+        raise ValidationError(f"{where}: a key repeats within one object (send each field once)")
+    return _exact(raw, where, max_depth)  # a key repeated: name it
 
 
 async def parse_json_off_loop(raw: bytes, where: str = "body", max_depth: int = MAX_JSON_DEPTH) -> Any:
