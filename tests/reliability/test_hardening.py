@@ -132,17 +132,23 @@ def test_mqtt_poison_payloads_are_refused_at_once_without_retries() -> None:
 
 
 # ---- 4. metrics labels from a closed set ----------------------------------------------------------
-def test_random_methods_are_501_and_do_not_grow_metrics(server: Served) -> None:
-    before = len(httpx.get(f"{server.url}/metrics", timeout=10).content)
-    rng = random.Random(19)
+def _random_methods(server: Served, n: int, rng: random.Random) -> None:
     host, port = server.url.removeprefix("http://").split(":")
-    for _ in range(300):
+    for _ in range(n):
         method = "".join(rng.choices(string.ascii_uppercase, k=201))
         with socket.create_connection((host, int(port)), timeout=10) as s:
             s.sendall(f"{method} /api/v1/engines HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
             assert s.recv(64).startswith(b"HTTP/1.1 501"), method
+
+
+def test_random_methods_are_501_and_do_not_grow_metrics(server: Served) -> None:
+    rng = random.Random(19)
+    _random_methods(server, 5, rng)  # the one "other" series exists from here on
+    httpx.get(f"{server.url}/metrics", timeout=10)
+    before = len(httpx.get(f"{server.url}/metrics", timeout=10).content)
+    _random_methods(server, 300, rng)
     after = len(httpx.get(f"{server.url}/metrics", timeout=10).content)
-    assert abs(after - before) <= 0.01 * before + 512, (before, after)  # +1 "other" series at most
+    assert abs(after - before) <= 0.01 * before, (before, after)
 
 
 # ---- 5 and 6. values that cannot be stored: refused alike on both databases ------------------------
@@ -281,8 +287,8 @@ def test_a_plan_is_computed_once_for_concurrent_viewers(server: Served) -> None:
 
 
 def test_the_sqlite_database_is_owner_only(tmp_path: Path, tiny_bundle: Path) -> None:
-    with serve(tmp_path, tiny_bundle) as s:
-        assert s.client().get("/api/v1/engines").status_code == 200
+    with serve(tmp_path, tiny_bundle) as s, s.client() as c:
+        assert c.get("/api/v1/engines").status_code == 200
     mode = stat.S_IMODE(os.stat(tmp_path / "state" / "prognos.db").st_mode)
     assert mode == 0o600, oct(mode)
 
