@@ -168,7 +168,8 @@ def test_random_methods_are_501_and_do_not_grow_metrics(server: Served) -> None:
     (b'{"model_family": "' + b"f" * 65 + b'"}', "at most 64"),
     (b'{"model_family": "a\\u0000"}', "NUL"),
     (b'{"model_family": "\\ud800"}', "surrogate"),
-], ids=lambda v: v if isinstance(v, str) else None)
+], ids=["surrogate-value", "surrogate-and-nan", "surrogate-name", "nul-value", "nul-name", "nan", "inf", "-inf",
+        "nested", "value-257", "name-65", "33-tags", "family-65", "family-nul", "family-surrogate"])
 def test_values_that_cannot_be_stored_are_refused_and_the_fleet_list_stays_up(server: Served, body: bytes,
                                                                               fragment: str) -> None:
     r = _post(server, "/api/v1/engines/hx-bad", body, ADMIN, "PUT")
