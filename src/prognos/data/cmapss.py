@@ -113,14 +113,19 @@ def subset_name(name: str) -> str:
     return candidate
 
 
-_CHUNK_ROWS = 8192  # rows turned into floats at a time: a file's tokens never all exist as Python strings
+_CHUNK_ROWS = 2048  # rows turned into floats at a time: a file's tokens never all exist as Python strings
 
 
-def parse_readings_text(text: str | Iterable[str], source: str) -> Readings:
+def parse_readings_text(text: str | Iterable[str], source: str, lines_hint: int | None = None) -> Readings:
     """Parse C-MAPSS text (26 whitespace-separated columns) or a CSV with a header row. ``text``
-    may be a stream of lines (an open text file): it is read once, and the memory used is the
-    arrays of the result plus one chunk of :data:`_CHUNK_ROWS` rows, whatever the file's size."""
-    lines: Iterator[str] = iter(io.StringIO(text) if isinstance(text, str) else text)
+    may be a stream of lines (an open text file, read once; ``lines_hint``: about how many lines it
+    holds): memory is then the arrays of the result plus one chunk of :data:`_CHUNK_ROWS` rows,
+    never the file's text, whatever its size."""
+    if isinstance(text, str):
+        lines_hint = text.count("\n") + 1
+        text = io.StringIO(text)
+    capacity = max(1, lines_hint or _CHUNK_ROWS)
+    lines: Iterator[str] = iter(text)
     skipped = 0
     first = ""
     for line in lines:
@@ -132,11 +137,44 @@ def parse_readings_text(text: str | Iterable[str], source: str) -> Readings:
         raise DataFormatError(f"{source}: file is empty")
     header = {t.strip().lower() for t in first.split(",")}
     if "," in first and header & {"cycle", "unit", "engine_id"}:
-        return _parse_csv(itertools.chain([first], lines), source, skipped)
-    return _parse_whitespace(itertools.chain([first], lines), source, skipped)
+        return _parse_csv(itertools.chain([first], lines), source, _Chunks(capacity), skipped)
+    return _parse_whitespace(itertools.chain([first], lines), source, _Chunks(capacity), skipped)
 
 
-def _whitespace_table(rows: list[list[str]], line_no: list[int], source: str) -> np.ndarray:
+class _Chunks:
+    """A file's rows as they are parsed, a chunk at a time, into arrays sized for the file's line
+    count (pages of an array are resident only once written, so the unused tail costs nothing):
+    memory peaks at the result plus one chunk, never at twice the result."""
+
+    def __init__(self, capacity: int) -> None:
+        self.n = 0
+        self.ids: list[np.ndarray] = []
+        self.cycles = np.empty(capacity, dtype=np.int64)
+        self.values = np.empty((capacity, len(MEASUREMENT_FIELDS)), dtype=np.float64)
+        self.line_no = np.empty(capacity, dtype=np.int64)
+
+    def add(self, ids: np.ndarray, cycles: np.ndarray, values: np.ndarray, line_no: list[int]) -> None:
+        n, k = self.n, len(cycles)
+        if n + k > len(self.cycles):  # more rows than lines counted (lone CR separators): grow
+            size = max(2 * len(self.cycles), n + k)
+            self.cycles = np.resize(self.cycles, size)
+            self.values = np.resize(self.values, (size, self.values.shape[1]))
+            self.line_no = np.resize(self.line_no, size)
+        self.ids.append(ids)
+        self.cycles[n:n + k] = cycles
+        self.values[n:n + k] = values
+        self.line_no[n:n + k] = line_no
+        self.n += k
+
+    def readings(self, source: str) -> Readings:
+        ids = np.concatenate(self.ids) if self.ids else np.array([], dtype=str)
+        n = self.n
+        readings = Readings(ids, self.cycles[:n], self.values[:n], source)
+        _check_order(readings, self.line_no[:n], source)
+        return readings
+
+
+def _whitespace_chunk(rows: list[list[str]], line_no: list[int], source: str, out: _Chunks) -> None:
     try:
         table = np.array(rows, dtype=np.float64)
     except ValueError:
@@ -157,12 +195,11 @@ def _whitespace_table(rows: list[list[str]], line_no: list[int], source: str) ->
     if np.any(ids != np.round(ids)) or np.any(ids < 0):
         r = int(np.flatnonzero(np.any((ids != np.round(ids)) | (ids < 0), axis=1))[0])
         raise DataFormatError(f"{source}, line {line_no[r]}: unit and cycle must be non-negative whole numbers")
-    return table
+    out.add(np.array([str(int(u)) for u in table[:, 0]]), table[:, 1].astype(np.int64), table[:, 2:].copy(),
+            line_no)
 
 
-def _parse_whitespace(lines: Iterable[str], source: str, skipped: int = 0) -> Readings:
-    tables: list[np.ndarray] = []
-    numbers: list[np.ndarray] = []
+def _parse_whitespace(lines: Iterable[str], source: str, chunks: _Chunks, skipped: int = 0) -> Readings:
     rows: list[list[str]] = []
     line_no: list[int] = []
     for i, line in enumerate(lines, start=1 + skipped):
@@ -177,21 +214,14 @@ def _parse_whitespace(lines: Iterable[str], source: str, skipped: int = 0) -> Re
         rows.append(parts)
         line_no.append(i)
         if len(rows) == _CHUNK_ROWS:
-            tables.append(_whitespace_table(rows, line_no, source))
-            numbers.append(np.array(line_no, dtype=np.int64))
+            _whitespace_chunk(rows, line_no, source, chunks)
             rows, line_no = [], []
     if rows:
-        tables.append(_whitespace_table(rows, line_no, source))
-        numbers.append(np.array(line_no, dtype=np.int64))
-    table = np.concatenate(tables) if tables else np.empty((0, _N_COLS))
-    del tables
-    units = np.array([str(int(u)) for u in table[:, 0]])
-    readings = Readings(units, table[:, 1].astype(np.int64), table[:, 2:].copy(), source)
-    _check_order(readings, np.concatenate(numbers) if numbers else np.empty(0, dtype=np.int64), source)
-    return readings
+        _whitespace_chunk(rows, line_no, source, chunks)
+    return chunks.readings(source)
 
 
-def _parse_csv(lines: Iterable[str], source: str, skipped: int = 0) -> Readings:
+def _parse_csv(lines: Iterable[str], source: str, chunks: _Chunks, skipped: int = 0) -> Readings:
     reader = csv.reader(lines)
     header = [h.strip() for h in next(reader)]
     id_col = next((c for c in ("engine_id", "unit") if c in header), None)
@@ -206,7 +236,6 @@ def _parse_csv(lines: Iterable[str], source: str, skipped: int = 0) -> Readings:
     ids: list[str] = []
     cycles: list[int] = []
     values: list[list[float]] = []
-    tables: list[np.ndarray] = []
     line_no: list[int] = []
     for i, row in enumerate(reader, start=first + 1):
         if not row or all(not c.strip() for c in row):
@@ -236,17 +265,15 @@ def _parse_csv(lines: Iterable[str], source: str, skipped: int = 0) -> Readings:
                 raise DataFormatError(f"{source}, line {i}, column {name}: value is not finite")
             out.append(v)
         values.append(out)
-        if len(values) == _CHUNK_ROWS:
-            tables.append(np.array(values, dtype=np.float64))
-            values = []
         line_no.append(i)
-    if not ids:
-        raise DataFormatError(f"{source}: no data rows after the header")
+        if len(values) == _CHUNK_ROWS:
+            chunks.add(np.array(ids), np.array(cycles, dtype=np.int64), np.array(values, dtype=np.float64), line_no)
+            ids, cycles, values, line_no = [], [], [], []
     if values:
-        tables.append(np.array(values, dtype=np.float64))
-    readings = Readings(np.array(ids), np.array(cycles, dtype=np.int64), np.concatenate(tables), source)
-    _check_order(readings, line_no, source)
-    return readings
+        chunks.add(np.array(ids), np.array(cycles, dtype=np.int64), np.array(values, dtype=np.float64), line_no)
+    if not chunks.n:
+        raise DataFormatError(f"{source}: no data rows after the header")
+    return chunks.readings(source)
 
 
 def _check_order(readings: Readings, line_no: Sequence[int] | np.ndarray, source: str) -> None:

@@ -99,13 +99,13 @@ class Ingestor:
         return ReadingBatch(engine_id, seq.cycles, seq.values)
 
     def parse_file(self, text: str | Iterable[str], source: str, *, engine_prefix: str = "",
-                   engine_id: str | None = None) -> list[ReadingBatch]:
+                   engine_id: str | None = None, lines_hint: int | None = None) -> list[ReadingBatch]:
         """C-MAPSS text or CSV -> one batch per engine. One file-validation path, the one
         ``prognos predict --file`` takes: the parser checks numbers, finiteness and cycle order
         (naming the line); :func:`~prognos.data.validation.check_values` checks the model's
         fields and ranges on the whole array at once (naming the row); the engine-id rule names
         the engine. ``engine_id`` maps a single-engine file onto that engine."""
-        readings = parse_readings_text(text, source)
+        readings = parse_readings_text(text, source, lines_hint)
         engines = list(readings.engines())
         if engine_id is not None and len(engines) != 1:
             raise ValidationError(f"{source}: holds {len(engines)} engines; upload one engine's readings to "
