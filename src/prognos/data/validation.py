@@ -272,7 +272,7 @@ class ValidSequence:
 def _number(v: Any, where: str) -> float:
     # bool is an int in Python; a sensor that reads `true` is a client bug, not 1.0.
     if isinstance(v, bool) or not isinstance(v, int | float):
-        raise ValidationError(f"{where}: {v!r} is not a number")
+        raise ValidationError(f"{where}: {shown(v)} is not a number")
     try:
         f = float(v)
     except OverflowError:  # an integer beyond float range: 1 followed by 400 zeros
