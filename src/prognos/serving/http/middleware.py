@@ -48,6 +48,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from prognos.data.validation import clip
 from prognos.serving.http.metrics import METHODS, HttpMetrics
 from prognos.serving.logs import RequestLogger
 
@@ -97,11 +98,9 @@ def _media_type(scope: Scope) -> str:
 
 
 def _refusal(scope: Scope, limits: BodyLimits, routes: Sequence[BaseRoute] | None) -> tuple[int, bytes] | None:
-    """A 413 or 415 decided from the headers alone, or None (also when no route serves the method
-    here: the app's 404 or 405 is the better answer)."""
+    """A 413 or 415 decided from the headers alone, or None (a 415 also not when no route serves
+    the method here: the app's 404 or 405 is the better answer)."""
     if scope.get("method") not in _BODY_METHODS:
-        return None
-    if routes is not None and scope["method"] not in allowed_methods(routes, scope):
         return None
     path = scope.get("path", "")
     length = _header(scope, b"content-length")
@@ -115,13 +114,17 @@ def _refusal(scope: Scope, limits: BodyLimits, routes: Sequence[BaseRoute] | Non
         return None  # no body: nothing to type
     media = _media_type(scope)
     if limits.is_upload(path):
-        if media != "multipart/form-data":
-            return 415, _error(415, "UnsupportedMediaTypeError", f"content-type: {media or '(none)'} is not "
-                               "accepted here; send the file as multipart/form-data (field 'file')")
-    elif not (media == "application/json" or (media.startswith("application/") and media.endswith("+json"))):
-        return 415, _error(415, "UnsupportedMediaTypeError", f"content-type: {media or '(none)'} is not accepted "
-                           "here; send application/json")
-    return None
+        if media == "multipart/form-data":
+            return None
+        detail = (f"content-type: {clip(media) or '(none)'} is not accepted here; send the file as "
+                  "multipart/form-data (field 'file')")
+    elif media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+        return None
+    else:
+        detail = f"content-type: {clip(media) or '(none)'} is not accepted here; send application/json"
+    if routes is not None and scope["method"] not in allowed_methods(routes, scope):
+        return None  # the app answers 404 or 405 (the walk over the routes runs only here, off the hot path)
+    return 415, _error(415, "UnsupportedMediaTypeError", detail)
 
 
 def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
