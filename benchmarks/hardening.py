@@ -93,7 +93,10 @@ def loop_stalls(url: str) -> str:
     total = re.search(r"prognos_event_loop_lag_seconds_count (\S+)", text)
     if within is None or total is None:
         return "not measured"
-    return f"{int(float(total.group(1)) - float(within.group(1)))} of {int(float(total.group(1)))}"
+    buckets = re.findall(r'prognos_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)', text)
+    worst = next(le for le, count in buckets if float(count) == float(total.group(1)))
+    return (f"{int(float(total.group(1)) - float(within.group(1)))} of {int(float(total.group(1)))} "
+            f"(worst <= {float(worst) * 1000:g} ms)")
 
 
 def vm_kb(pid: int, field: str) -> int:
