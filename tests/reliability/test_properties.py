@@ -86,7 +86,7 @@ def test_the_text_rule_admits_exactly_short_storable_strings(value: str) -> None
     if len(value) <= 256 and storable:
         assert check_text(value, "tags.a") == value
     else:
-        with pytest.raises(ValidationError, match="tags.a"):
+        with pytest.raises(ValidationError, match=r"tags\.a"):
             check_text(value, "tags.a")
 
 
