@@ -144,3 +144,29 @@ def test_requests_past_the_in_flight_cap_get_a_fast_503_and_probes_still_answer(
 
 async def _in_flight(app: FastAPI) -> int:
     return int(app.state.in_flight.count)
+
+
+def test_ready_runs_its_probes_at_once_and_gives_up_on_each_after_1_s(settings: Settings,
+                                                                       predictor: Predictor) -> None:
+    """Issue 19: under overload /ready took longer than its own probe's timeout (3 s, probes one
+    after another). Here the first probe answers only once the second has started: run one after
+    another, both would fail; run at once, only the second (which never answers) does, after 1 s."""
+    import asyncio
+
+    app = create_app(settings, PredictionService(settings, predictor), TokenAuthenticator(None))
+    assert call(app, "GET", "/ready").status_code == 200
+    second_started = asyncio.Event()
+
+    async def first() -> str | None:
+        await second_started.wait()
+        return None
+
+    async def second() -> str | None:
+        second_started.set()
+        await asyncio.sleep(3600)
+        return None
+
+    app.state.readiness_probes += [first, second]
+    r = call(app, "GET", "/ready")
+    assert r.status_code == 503
+    assert r.json()["reasons"] == ["readiness probe did not answer within 1 s"]
