@@ -86,6 +86,16 @@ class Settings(BaseSettings):
                                     "refused before it is parsed")
     http_max_upload_mb: float = Field(default=64.0, gt=0, le=4096, description="largest file upload (MiB); 413 above")
     http_max_concurrent_uploads: int = Field(default=2, ge=1, description="uploads parsed at once; more get 503")
+    http_max_in_flight_per_client: int | None = Field(default=64, ge=1, description="HTTP requests of one client "
+                                                      "(address + Authorization) in flight before 429; unset: no cap")
+    http_body_timeout_s: float | None = Field(default=30.0, gt=0, description="a request's body must arrive within "
+                                              "this of its start (s), else 408 and the connection is closed")
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="proxies whose X-Forwarded-For / -Proto are trusted (addresses or "
+        "networks, a,b; '*' any); empty: none, the client address is the TCP peer's")
+    auth_failure_rate_limit_per_s: float = Field(default=10.0, ge=0, description="401 answers per second per client "
+                                                 "address, then 429 (0: no limit)")
+    auth_failure_rate_limit_burst: int = Field(default=100, ge=1, description="... and their burst")
     http_header_timeout_s: float = Field(default=10.0, gt=0, description="a connection must finish its request "
                                          "line and headers within this (s), else it is closed")
     http_keepalive_s: float = Field(default=5.0, gt=0, description="idle keep-alive connections closed after (s)")
@@ -113,6 +123,8 @@ class Settings(BaseSettings):
     rate_limit_per_s: float = Field(default=200.0, ge=0, description="requests per second per API key (0: no limit)")
     rate_limit_burst: int = Field(default=400, ge=1, description="requests a key may send at once")
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, description="allowed browser origins")
+    plan_cache_s: float = Field(default=5.0, ge=0, description="a maintenance plan is reused this long (s); one "
+                                "is computed at a time (0: every request computes, one at a time)")
     retention_days: float | None = Field(default=None, gt=0, description="keep data this long (days)")
     retention_interval_s: float = Field(default=3600.0, gt=0, description="how often the server runs retention (s)")
 
@@ -156,7 +168,7 @@ class Settings(BaseSettings):
             raise ValueError(f"critical_rul ({self.critical_rul}) must not exceed warning_rul ({self.warning_rul})")
         return self
 
-    @field_validator("webhook_urls", "cors_origins", "inference_addresses", mode="before")
+    @field_validator("webhook_urls", "cors_origins", "inference_addresses", "forwarded_allow_ips", mode="before")
     @classmethod
     def _string_list(cls, v: object) -> object:
         # Environment variables hold either a JSON list or a comma-separated string.

@@ -97,6 +97,7 @@ async def serve(settings: Settings, service: PredictionService, hooks: ServerHoo
         app = create_app(settings, service, authenticator, hooks.routers)
         for configure in hooks.configure_app:
             configure(app)
+        await asyncio.to_thread(app.openapi)  # built once, now: on the first /openapi.json it held the loop
         port, grpc_server = settings.http_port, _build_grpc(service, settings, hooks.ingestor, authenticator)
     uvicorn_grace_s = max(1, math.ceil(settings.shutdown_grace_s))  # uvicorn takes whole seconds
     http = _Uvicorn(uvicorn.Config(app, host=settings.host, port=port, log_config=None, access_log=False,

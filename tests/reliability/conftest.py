@@ -4,11 +4,20 @@ would; a PostgreSQL 15 server that a test may stop and start again.
 
 The server runs in its own process on purpose: latency and memory measured from the test process
 would otherwise include the test's own threads and allocations.
+
+Loop-stall check (issue 19): no request may hold the server's event loop for more than 50 ms. The
+server measures its own loop lag (``prognos_event_loop_lag_seconds`` in ``/metrics``: how late a
+10 ms timer ran, capped by the loop thread's CPU time meanwhile, so a noisy 2-core machine
+preempting the process is not mistaken for a stall). Every reliability test fails if a server
+running during it recorded a sample above 50 ms: the autouse :func:`loop_stall_check` compares the
+count before and after the test for servers that outlive it (module fixtures), and :func:`serve`
+checks servers a test starts and stops itself when their block ends.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -33,6 +42,8 @@ FULL = os.environ.get("PROGNOS_RELIABILITY_FULL") == "1"
 heavy = pytest.mark.skipif(not FULL, reason="heavy reliability case: set PROGNOS_RELIABILITY_FULL=1")
 
 
+STALL_S = 0.05  # the loop-lag threshold (s), a bucket bound of prognos_event_loop_lag_seconds
+_LIVE: list[Served] = []  # servers running now (for the loop-stall check)
 SUMMARY: list[str] = []  # lines the reliability tests report at the end of every run (CI's log shows them)
 
 
@@ -54,6 +65,7 @@ class Served:
     grpc_target: str
     log: Path
     scheme: str = "http"
+    stall_baseline: int = 0  # loop stalls recorded by the time the server was ready (start-up)
 
     def client(self, key: str | None = ADMIN, timeout: float = 30, **kw: object) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -77,6 +89,18 @@ class Served:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         raise AssertionError("no VmRSS in /proc/<pid>/status")
+
+    def stalls(self) -> int | None:
+        """Event-loop lag samples above :data:`STALL_S` since start (None: the server does not answer)."""
+        try:
+            text = httpx.get(f"{self.url}/metrics", timeout=10, verify=False).text
+        except httpx.HTTPError:
+            return None
+        within = re.search(r'prognos_event_loop_lag_seconds_bucket\{le="0\.05"\} (\S+)', text)
+        total = re.search(r"prognos_event_loop_lag_seconds_count (\S+)", text)
+        if within is None or total is None:
+            return None
+        return int(float(total.group(1)) - float(within.group(1)))
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
@@ -116,8 +140,13 @@ def serve(workdir: Path, bundle: Path, *, ready: bool = True, **settings: str) -
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
+        served.stall_baseline = served.stalls() or 0
+        _LIVE.append(served)
         yield served
+        _assert_no_stall(served, served.stall_baseline)
     finally:
+        if served in _LIVE:
+            _LIVE.remove(served)
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -125,6 +154,23 @@ def serve(workdir: Path, bundle: Path, *, ready: bool = True, **settings: str) -
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+
+def _assert_no_stall(served: Served, before: int) -> None:
+    after = served.stalls()
+    if after is not None and after > before:
+        raise AssertionError(f"the server's event loop stalled > {STALL_S * 1000:.0f} ms {after - before} time(s) "
+                             f"(prognos_event_loop_lag_seconds)")
+
+
+@pytest.fixture(autouse=True)
+def loop_stall_check() -> Iterator[None]:
+    """Fails the test when a server that outlives it (a module fixture) stalled its loop meanwhile."""
+    before = {id(s): (s, s.stalls()) for s in _LIVE}
+    yield
+    for served, count in before.values():
+        if served in _LIVE and count is not None:
+            _assert_no_stall(served, count)
 
 
 def long_readings(bundle: Path, n: int) -> list[dict[str, object]]:

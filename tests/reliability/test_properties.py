@@ -22,6 +22,7 @@ from prognos.data.validation import (
     ReadingSpec,
     check_engine_id,
     check_int,
+    check_text,
     parse_json,
     validate_sequence,
 )
@@ -58,6 +59,36 @@ def test_parse_json_refuses_every_repeated_key(obj: dict[str, Any], data: st.Dat
     text = json.dumps(obj)[:-1] + f", {json.dumps(key)}: 1}}"
     with pytest.raises(ValidationError, match="duplicate key"):
         parse_json(text.encode())
+
+
+colon_text = st.text(alphabet=st.sampled_from(':a"\\\u00e9'), max_size=6)
+
+
+@FAST
+@given(st.dictionaries(colon_text, colon_text | st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=5), st.data(),
+       st.booleans())
+def test_colons_and_escapes_inside_strings_neither_hide_nor_invent_a_repeated_key(
+        obj: dict[str, Any], data: st.DataObject, ascii_only: bool) -> None:
+    """The duplicate-key proof counts structural colons (issue 19); strings full of ``:``, quotes
+    and backslashes, with ``:`` written plainly or as ``\\u003a``, must not fool it either way."""
+    text = json.dumps(obj, ensure_ascii=ascii_only)
+    if data.draw(st.booleans()):
+        text = text.replace("a:", "a\\u003a")  # some colons inside strings written as escapes
+    assert parse_json(text.encode()) == json.loads(text)
+    key = data.draw(st.sampled_from(sorted(obj)))
+    with pytest.raises(ValidationError, match="duplicate key"):
+        parse_json((text[:-1] + f", {json.dumps(key)}: 1}}").encode())
+
+
+@FAST
+@given(st.text(max_size=300))
+def test_the_text_rule_admits_exactly_short_storable_strings(value: str) -> None:
+    storable = "\x00" not in value and not any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+    if len(value) <= 256 and storable:
+        assert check_text(value, "tags.a") == value
+    else:
+        with pytest.raises(ValidationError, match=r"tags\.a"):
+            check_text(value, "tags.a")
 
 
 @FAST

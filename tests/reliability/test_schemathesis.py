@@ -1,6 +1,10 @@
 """Schemathesis over the whole OpenAPI document of a real ``prognos serve`` (serving + fleet), with an
 admin key: every operation, positive and negative examples, a fixed seed and a bounded budget.
 
+Runs on SQLite and PostgreSQL, fresh and already holding every hostile value the reliability tests
+store (:func:`tests.reliability.test_hardening.hostile_values`: the longest names and values, markup,
+RTL and astral text...), so listing pages that serve them back are fuzzed too.
+
 Passes when no response is a 5xx and every response matches the document (status documented,
 content type, body schema, headers), and invalid input is refused with a 4xx. Prints how many
 requests were sent. Budget: 12 examples per operation and mode times ``PROGNOS_FUZZ_BUDGET``
@@ -30,6 +34,7 @@ from schemathesis.checks import (  # noqa: E402
 )
 
 from tests.reliability.conftest import ADMIN, SUMMARY, serve  # noqa: E402
+from tests.reliability.test_hardening import store_hostile_values  # noqa: E402
 
 EXAMPLES = max(1, int(12 * float(os.environ.get("PROGNOS_FUZZ_BUDGET", "1"))))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
@@ -43,10 +48,21 @@ class Tally:
     failures: list[str] = field(default_factory=list)
 
 
-def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Path, tiny_bundle: Path) -> None:
-    with serve(tmp_path, tiny_bundle, rate_limit_per_s="0", anonymous_rate_limit_per_s="0") as server:
+@pytest.mark.parametrize("database", ["sqlite", "sqlite-hostile", "postgresql-hostile"])
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Path, tiny_bundle: Path,
+                                                                    request: pytest.FixtureRequest,
+                                                                    database: str) -> None:
+    settings = {"rate_limit_per_s": "0", "anonymous_rate_limit_per_s": "0", "auth_failure_rate_limit_per_s": "0"}
+    if database.startswith("postgresql"):
+        settings["database_url"] = request.getfixturevalue("postgres").server.create_database()
+    with serve(tmp_path, tiny_bundle, **settings) as server:
+        if database.endswith("hostile"):
+            store_hostile_values(server)
         document = httpx.get(f"{server.url}/openapi.json", timeout=10).json()
         schema = schemathesis.openapi.from_dict(document)
+        # Every request carries the admin key (below); the document's declared bearer scheme must
+        # not also become a header schemathesis drops to make a "negative" case.
+        schema.config.generation.update(with_security_parameters=False)
         tally = Tally()
         headers = {"Authorization": f"Bearer {ADMIN}"}
         operations = [result.ok() for result in schema.get_all_operations()]
@@ -55,7 +71,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Pa
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 _fuzz(operation, mode, server.url, headers, tally)
         assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200  # still alive
-    SUMMARY.append(f"schemathesis: {len(operations)} operations, {tally.requests} requests, statuses "
+    SUMMARY.append(f"schemathesis ({database}): {len(operations)} operations, {tally.requests} requests, statuses "
                    f"{dict(sorted(tally.by_status.items()))}, {len(tally.failures)} failures")
     assert tally.requests >= len(operations) * 2
     assert not tally.failures, "\n".join(tally.failures[:20])

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,32 +113,68 @@ def subset_name(name: str) -> str:
     return candidate
 
 
-def parse_readings_text(text: str, source: str) -> Readings:
-    """Parse C-MAPSS text (26 whitespace-separated columns) or a CSV with a header row."""
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+_CHUNK_ROWS = 2048  # rows turned into floats at a time: a file's tokens never all exist as Python strings
+
+
+def parse_readings_text(text: str | Iterable[str], source: str, lines_hint: int | None = None) -> Readings:
+    """Parse C-MAPSS text (26 whitespace-separated columns) or a CSV with a header row. ``text``
+    may be a stream of lines (an open text file, read once; ``lines_hint``: about how many lines it
+    holds): memory is then the arrays of the result plus one chunk of :data:`_CHUNK_ROWS` rows,
+    never the file's text, whatever its size."""
+    if isinstance(text, str):
+        lines_hint = text.count("\n") + 1
+        text = io.StringIO(text)
+    capacity = max(1, lines_hint or _CHUNK_ROWS)
+    lines: Iterator[str] = iter(text)
+    skipped = 0
+    first = ""
+    for line in lines:
+        if line.strip():
+            first = line
+            break
+        skipped += 1
     if not first:
         raise DataFormatError(f"{source}: file is empty")
     header = {t.strip().lower() for t in first.split(",")}
     if "," in first and header & {"cycle", "unit", "engine_id"}:
-        return _parse_csv(text, source)
-    return _parse_whitespace(text, source)
+        return _parse_csv(itertools.chain([first], lines), source, _Chunks(capacity), skipped)
+    return _parse_whitespace(itertools.chain([first], lines), source, _Chunks(capacity), skipped)
 
 
-def _parse_whitespace(text: str, source: str) -> Readings:
-    lines = text.splitlines()
-    rows: list[list[str]] = []
-    line_no: list[int] = []
-    for i, line in enumerate(lines, start=1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != _N_COLS:
-            raise DataFormatError(
-                f"{source}, line {i}: expected {_N_COLS} columns "
-                f"(unit, cycle, 3 settings, 21 sensors), found {len(parts)}"
-            )
-        rows.append(parts)
-        line_no.append(i)
+class _Chunks:
+    """A file's rows as they are parsed, a chunk at a time, into arrays sized for the file's line
+    count (pages of an array are resident only once written, so the unused tail costs nothing):
+    memory peaks at the result plus one chunk, never at twice the result."""
+
+    def __init__(self, capacity: int) -> None:
+        self.n = 0
+        self.ids: list[np.ndarray] = []
+        self.cycles = np.empty(capacity, dtype=np.int64)
+        self.values = np.empty((capacity, len(MEASUREMENT_FIELDS)), dtype=np.float64)
+        self.line_no = np.empty(capacity, dtype=np.int64)
+
+    def add(self, ids: np.ndarray, cycles: np.ndarray, values: np.ndarray, line_no: list[int]) -> None:
+        n, k = self.n, len(cycles)
+        if n + k > len(self.cycles):  # more rows than lines counted (lone CR separators): grow
+            size = max(2 * len(self.cycles), n + k)
+            self.cycles = np.resize(self.cycles, size)
+            self.values = np.resize(self.values, (size, self.values.shape[1]))
+            self.line_no = np.resize(self.line_no, size)
+        self.ids.append(ids)
+        self.cycles[n:n + k] = cycles
+        self.values[n:n + k] = values
+        self.line_no[n:n + k] = line_no
+        self.n += k
+
+    def readings(self, source: str) -> Readings:
+        ids = np.concatenate(self.ids) if self.ids else np.array([], dtype=str)
+        n = self.n
+        readings = Readings(ids, self.cycles[:n], self.values[:n], source)
+        _check_order(readings, self.line_no[:n], source)
+        return readings
+
+
+def _whitespace_chunk(rows: list[list[str]], line_no: list[int], source: str, out: _Chunks) -> None:
     try:
         table = np.array(rows, dtype=np.float64)
     except ValueError:
@@ -147,7 +184,7 @@ def _parse_whitespace(text: str, source: str) -> Readings:
                     float(token)
                 except ValueError:
                     raise DataFormatError(
-                        f"{source}, line {i}, column {col}: {token!r} is not a number"
+                        f"{source}, line {i}, column {col}: {token[:40]!r} is not a number"
                     ) from None
         raise  # pragma: no cover - numpy and float() disagree only on exotic input
     bad = ~np.isfinite(table)
@@ -158,28 +195,49 @@ def _parse_whitespace(text: str, source: str) -> Readings:
     if np.any(ids != np.round(ids)) or np.any(ids < 0):
         r = int(np.flatnonzero(np.any((ids != np.round(ids)) | (ids < 0), axis=1))[0])
         raise DataFormatError(f"{source}, line {line_no[r]}: unit and cycle must be non-negative whole numbers")
-    units = np.array([str(int(u)) for u in table[:, 0]])
-    readings = Readings(units, table[:, 1].astype(np.int64), table[:, 2:].copy(), source)
-    _check_order(readings, line_no, source)
-    return readings
+    out.add(np.array([str(int(u)) for u in table[:, 0]]), table[:, 1].astype(np.int64), table[:, 2:].copy(),
+            line_no)
 
 
-def _parse_csv(text: str, source: str) -> Readings:
-    reader = csv.reader(io.StringIO(text))
+def _parse_whitespace(lines: Iterable[str], source: str, chunks: _Chunks, skipped: int = 0) -> Readings:
+    rows: list[list[str]] = []
+    line_no: list[int] = []
+    for i, line in enumerate(lines, start=1 + skipped):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != _N_COLS:
+            raise DataFormatError(
+                f"{source}, line {i}: expected {_N_COLS} columns "
+                f"(unit, cycle, 3 settings, 21 sensors), found {len(parts)}"
+            )
+        rows.append(parts)
+        line_no.append(i)
+        if len(rows) == _CHUNK_ROWS:
+            _whitespace_chunk(rows, line_no, source, chunks)
+            rows, line_no = [], []
+    if rows:
+        _whitespace_chunk(rows, line_no, source, chunks)
+    return chunks.readings(source)
+
+
+def _parse_csv(lines: Iterable[str], source: str, chunks: _Chunks, skipped: int = 0) -> Readings:
+    reader = csv.reader(lines)
     header = [h.strip() for h in next(reader)]
     id_col = next((c for c in ("engine_id", "unit") if c in header), None)
+    first = 1 + skipped
     if id_col is None or "cycle" not in header:
-        raise DataFormatError(f"{source}, line 1: CSV header needs 'engine_id' (or 'unit') and 'cycle' columns")
+        raise DataFormatError(f"{source}, line {first}: CSV header needs 'engine_id' (or 'unit') and 'cycle' columns")
     known = {"engine_id", "unit", "cycle", *MEASUREMENT_FIELDS}
     unknown = [h for h in header if h not in known]
     if unknown:
-        raise DataFormatError(f"{source}, line 1: unknown column {unknown[0]!r}")
+        raise DataFormatError(f"{source}, line {first}: unknown column {unknown[0][:40]!r}")
     pos = {name: header.index(name) for name in header}
     ids: list[str] = []
     cycles: list[int] = []
     values: list[list[float]] = []
     line_no: list[int] = []
-    for i, row in enumerate(reader, start=2):
+    for i, row in enumerate(reader, start=first + 1):
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) != len(header):
@@ -189,7 +247,7 @@ def _parse_csv(text: str, source: str) -> Readings:
         try:
             cycle = float(cycle_text)
         except ValueError:
-            raise DataFormatError(f"{source}, line {i}, column cycle: {cycle_text!r} is not a number") from None
+            raise DataFormatError(f"{source}, line {i}, column cycle: {cycle_text[:40]!r} is not a number") from None
         if not math.isfinite(cycle) or cycle != int(cycle) or cycle < 0:
             raise DataFormatError(f"{source}, line {i}, column cycle: must be a non-negative whole number")
         cycles.append(int(cycle))
@@ -202,22 +260,23 @@ def _parse_csv(text: str, source: str) -> Readings:
             try:
                 v = float(token)
             except ValueError:
-                raise DataFormatError(f"{source}, line {i}, column {name}: {token!r} is not a number") from None
+                raise DataFormatError(f"{source}, line {i}, column {name}: {token[:40]!r} is not a number") from None
             if not math.isfinite(v):
                 raise DataFormatError(f"{source}, line {i}, column {name}: value is not finite")
             out.append(v)
         values.append(out)
         line_no.append(i)
-    if not ids:
+        if len(values) == _CHUNK_ROWS:
+            chunks.add(np.array(ids), np.array(cycles, dtype=np.int64), np.array(values, dtype=np.float64), line_no)
+            ids, cycles, values, line_no = [], [], [], []
+    if values:
+        chunks.add(np.array(ids), np.array(cycles, dtype=np.int64), np.array(values, dtype=np.float64), line_no)
+    if not chunks.n:
         raise DataFormatError(f"{source}: no data rows after the header")
-    readings = Readings(
-        np.array(ids), np.array(cycles, dtype=np.int64), np.array(values, dtype=np.float64), source
-    )
-    _check_order(readings, line_no, source)
-    return readings
+    return chunks.readings(source)
 
 
-def _check_order(readings: Readings, line_no: list[int], source: str) -> None:
+def _check_order(readings: Readings, line_no: Sequence[int] | np.ndarray, source: str) -> None:
     ids, cycles = readings.engine_ids, readings.cycles
     same = ids[1:] == ids[:-1]
     back = np.flatnonzero(same & (cycles[1:] <= cycles[:-1]))

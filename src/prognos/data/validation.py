@@ -11,6 +11,7 @@ Output is a :class:`ValidSequence` ready for the feature pipeline. Every problem
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -24,8 +25,10 @@ import orjson
 from prognos.data.schema import MEASUREMENT_FIELDS, READING_FIELDS
 from prognos.errors import ValidationError
 
-__all__ = ["ENGINE_ID_PATTERN", "MAX_ID", "MAX_JSON_DEPTH", "ReadingSpec", "ValidSequence", "check_engine_id",
-           "check_int", "check_values", "parse_json", "validate_reading", "validate_sequence"]
+__all__ = ["ENGINE_ID_PATTERN", "MAX_ID", "MAX_INT_DIGITS", "MAX_JSON_DEPTH", "MAX_NAME_CHARS", "MAX_TAGS",
+           "MAX_TEXT_CHARS", "ReadingSpec", "ValidSequence", "check_engine_id", "check_int", "check_tags", "check_text",
+           "check_values", "clip", "parse_json", "parse_json_off_loop", "shown", "validate_reading",
+           "validate_sequence"]
 
 _INDEX = {name: i for i, name in enumerate(MEASUREMENT_FIELDS)}
 _ALLOWED = frozenset(READING_FIELDS)
@@ -63,64 +66,186 @@ def check_int(value: int, where: str, low: int = 0, high: int = MAX_ID) -> int:
     return value
 
 
+MAX_INT_DIGITS = 400
+"""Digits an integer literal in a body may have (``1e308``, the float range, has 309): longer is
+refused with 422 before Python's own 4,300-digit conversion limit could raise a ValueError (500)."""
+
+MAX_TEXT_CHARS = 256
+"""The one length rule for every string prognos stores or echoes from a client (tag names and
+values, model families, key names, filters; see :func:`check_text`), and how much of a
+client's value an error message or log line quotes (:func:`shown`)."""
+
+_SLOW_PATH_MAX = 2**20  # bytes: the exact (Python-json) path runs only on bodies up to this size
+_OFF_LOOP_BYTES = 64 * 2**10  # bodies above this are parsed in a worker thread (parse_json_off_loop)
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to about ``limit`` characters (error messages and log lines quote a
+    client's value, never all of it: a 7 MB field name must not become a 7 MB answer)."""
+    text = repr(value) if not isinstance(value, str) or len(value) <= limit else repr(value[:limit])
+    return text if len(text) <= limit + 2 else text[:limit] + "..."
+
+
+def clip(text: str, limit: int = 64) -> str:
+    """A client's field name as an error message names it: at most ``limit`` characters."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+MAX_NAME_CHARS = 64
+"""Names prognos stores in a 64-character column: engine ids, model families, key names, tag names."""
+
+MAX_TAGS = 32  # tags per engine
+
+
+def check_text(value: object, where: str, max_chars: int = MAX_TEXT_CHARS) -> str:
+    """The one rule for a client's string that is stored or echoed: at most ``max_chars``
+    characters, no NUL (PostgreSQL cannot store it) and no lone surrogate (not UTF-8: neither
+    database can store it, and a page that reads it back would fail). Both databases therefore
+    give the same answer, a 422 naming ``where``, before anything is written."""
+    if not isinstance(value, str):
+        raise ValidationError(f"{where}: expected a string, got {type(value).__name__}")
+    if len(value) > max_chars:
+        raise ValidationError(f"{where}: {len(value)} characters (at most {max_chars})")
+    if "\x00" in value:
+        raise ValidationError(f"{where}: contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{where}: contains a lone surrogate (not valid Unicode text)") from None
+    return value
+
+
+def check_tags(tags: object, where: str = "tags") -> dict[str, str | int | float | bool | None]:
+    """An engine's tags: at most :data:`MAX_TAGS` names (:func:`check_text`, up to
+    :data:`MAX_NAME_CHARS`) each holding a string (:func:`check_text`), a finite number, a boolean
+    or null. Nested values and NaN/Infinity (which JSON columns would store as null) are refused."""
+    if not isinstance(tags, dict):
+        raise ValidationError(f"{where}: expected an object of name: value")
+    if len(tags) > MAX_TAGS:
+        raise ValidationError(f"{where}: {len(tags)} tags (at most {MAX_TAGS})")
+    for name, value in tags.items():
+        check_text(name, f"{where}: a tag name", MAX_NAME_CHARS)
+        at = f"{where}.{clip(name)}"
+        if isinstance(value, str):
+            check_text(value, at)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError(f"{at}: {value!r} is not a finite number")
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_ID:
+            raise ValidationError(f"{at}: an integer beyond 64 bits")
+        elif value is not None and not isinstance(value, int | float):
+            raise ValidationError(f"{at}: expected a string, number, boolean or null, got {type(value).__name__}")
+    return tags
+
+
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValidationError(f"body: duplicate key {key!r} in one object (send each field once)")
+            raise ValidationError(f"body: duplicate key {shown(key)} in one object (send each field once)")
         out[key] = value
     return out
 
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+def _parse_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValidationError(f"body: an integer of {len(digits.lstrip('-'))} digits (at most {MAX_INT_DIGITS})")
+    return int(digits)
 
 
-def _depth(raw: bytes) -> int:
-    """Deepest nesting of ``[``/``{`` outside strings, in one vectorised pass (no recursion)."""
-    skeleton = np.frombuffer(_STRING.sub(b"", raw), dtype=np.uint8)
-    step = ((skeleton == ord("[")) | (skeleton == ord("{"))).astype(np.int32)
-    step -= ((skeleton == ord("]")) | (skeleton == ord("}"))).astype(np.int32)
-    return int(np.cumsum(step).max()) if len(step) else 0
+@dataclass
+class _Shape:
+    depth: int = 0
+    keys: int = 0
+    colons: int = 0  # ':' inside decoded strings (keys and values)
 
 
-def _keys(value: Any) -> int:
-    """Keys of every object in a decoded document (iterative: depth was bounded already)."""
-    n, stack = 0, [value]
+def _shape(value: Any, count_colons: bool) -> _Shape:
+    """Depth, keys and (optionally) colons in strings of a decoded document: one iterative walk
+    (orjson bounds nesting at 1024 and the exact path at the recursion limit, so this terminates)."""
+    shape, stack = _Shape(), [(value, 1)]
     while stack:
-        v = stack.pop()
-        if type(v) is dict:
-            n += len(v)
-            stack.extend(x for x in v.values() if type(x) in (dict, list))
-        elif type(v) is list:
-            stack.extend(x for x in v if type(x) in (dict, list))
-    return n
+        v, d = stack.pop()
+        t = type(v)
+        if t is dict:
+            shape.depth = max(shape.depth, d)
+            shape.keys += len(v)
+            if count_colons:
+                shape.colons += sum(k.count(":") for k in v)
+            items = v.values()
+        elif t is list:
+            shape.depth = max(shape.depth, d)
+            items = v
+        else:
+            continue
+        for x in items:
+            tx = type(x)
+            if tx is dict or tx is list:
+                stack.append((x, d + 1))
+            elif count_colons and tx is str:
+                shape.colons += x.count(":")
+    return shape
+
+
+def _exact(raw: bytes, where: str, max_depth: int) -> Any:
+    """Python's json with duplicate keys refused and integer literals bounded (small bodies only)."""
+    if len(raw) > _SLOW_PATH_MAX:
+        raise ValidationError(f"{where}: not valid JSON for a body over {_SLOW_PATH_MAX // 2**20} MiB (NaN, "
+                              "Infinity and numbers beyond the float range are accepted only in smaller bodies)")
+    try:
+        return json.loads(raw, object_pairs_hook=_refuse_duplicates, parse_int=_parse_int)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"{where}: not valid JSON ({shown(str(exc), 120)[1:-1]})") from None
+    except RecursionError:
+        raise ValidationError(f"{where}: JSON nested deeper than {max_depth} levels") from None
 
 
 def parse_json(raw: bytes, where: str = "body", max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """The one JSON body parser of every front end. Refuses (422, naming ``where``) bodies that are
-    not JSON, nested deeper than ``max_depth``, or repeat a key within one object (JSON leaves that
-    undefined; silently taking the last value would hide a client bug).
+    """The one JSON body parser of every front end (REST bodies, ``/keys``, MQTT payloads). Refuses
+    (422, naming ``where``) bodies that are not JSON, nested deeper than ``max_depth``, repeat a key
+    within one object (JSON leaves that undefined; silently taking the last value would hide a
+    client bug), or hold an integer literal of more than :data:`MAX_INT_DIGITS` digits.
 
-    Fast path: orjson, then a proof that no key repeated — every key in the text is followed by
-    exactly one ``:``, so when the text holds as many ``:`` as the decoded objects hold keys,
-    nothing was dropped. Otherwise (a ``:`` inside a string, NaN, integers beyond 64 bits, which
-    orjson refuses but the validator should name precisely) the exact path runs: Python's json with
-    a duplicate-refusing hook, after a depth check that needs no recursion."""
-    if raw.count(b"[") + raw.count(b"{") > max_depth and _depth(raw) > max_depth:
-        raise ValidationError(f"{where}: JSON nested deeper than {max_depth} levels")
+    Linear time in the body's size whatever it holds (no regex over the raw text: escaped quotes
+    once made a depth check quadratic). orjson decodes (it bounds nesting at 1024 natively); one
+    iterative walk of the result measures depth and counts keys. No key repeated when every key in
+    the text is followed by exactly one structural ``:`` — the text's colons minus the colons inside
+    its strings (decoded, less those escaped as ``\\u003a``) equal the decoded keys. Otherwise a key
+    repeated, and Python's json names it (bodies up to 1 MiB), as it reads NaN, Infinity and numbers
+    orjson cannot hold."""
     try:
         value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        pass
-    else:
-        if raw.count(b":") == _keys(value):
+    except orjson.JSONDecodeError as exc:
+        if "depth" in exc.msg or "recursion" in exc.msg:
+            raise ValidationError(f"{where}: JSON nested deeper than {max_depth} levels") from None
+        token = raw[exc.pos:exc.pos + 1]
+        if token and token in b"-0123456789NI":  # a number or constant orjson refuses: the exact path names it
+            value = _exact(raw, where, max_depth)
+            if _shape(value, False).depth > max_depth:
+                raise ValidationError(f"{where}: JSON nested deeper than {max_depth} levels") from None
             return value
-    try:
-        return json.loads(raw, object_pairs_hook=_refuse_duplicates)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"{where}: not valid JSON ({exc})") from None
-    except RecursionError:  # unreachable after the depth check; kept so no input can become a 500
-        raise ValidationError(f"{where}: JSON nested deeper than {max_depth} levels") from None
+        raise ValidationError(f"{where}: not valid JSON ({exc.msg} at character {exc.pos})") from None
+    shape = _shape(value, False)
+    if shape.depth > max_depth:
+        raise ValidationError(f"{where}: JSON nested deeper than {max_depth} levels")
+    colons = raw.count(b":")
+    if colons == shape.keys:  # the common case: no colon inside a string
+        return value
+    # Structural colons = the text's colons - those inside strings (decoded colons, less the ones
+    # written as \u003a escapes).
+    escaped = raw.count(b"\\u003a") + raw.count(b"\\u003A")
+    if colons - _shape(value, True).colons + escaped == shape.keys:
+        return value
+    if len(raw) > _SLOW_PATH_MAX:  # a key repeated: too large a body to find which by the exact path
+        raise ValidationError(f"{where}: a key repeats within one object (send each field once)")
+    return _exact(raw, where, max_depth)  # a key repeated: name it
+
+
+async def parse_json_off_loop(raw: bytes, where: str = "body", max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """:func:`parse_json` for async front ends: bodies over 64 KiB are parsed in a worker thread so a
+    large one (up to the 8 MiB body limit) never holds the event loop."""
+    if len(raw) <= _OFF_LOOP_BYTES:
+        return parse_json(raw, where, max_depth)
+    return await asyncio.to_thread(parse_json, raw, where, max_depth)
 
 
 @dataclass(frozen=True)
@@ -147,7 +272,7 @@ class ValidSequence:
 def _number(v: Any, where: str) -> float:
     # bool is an int in Python; a sensor that reads `true` is a client bug, not 1.0.
     if isinstance(v, bool) or not isinstance(v, int | float):
-        raise ValidationError(f"{where}: {v!r} is not a number")
+        raise ValidationError(f"{where}: {shown(v)} is not a number")
     try:
         f = float(v)
     except OverflowError:  # an integer beyond float range: 1 followed by 400 zeros
@@ -163,7 +288,8 @@ def validate_reading(reading: Any, spec: ReadingSpec, where: str) -> tuple[int |
         raise ValidationError(f"{where}: expected an object of field: number, got {type(reading).__name__}")
     for key in reading:
         if key not in _ALLOWED:
-            raise ValidationError(f"{where}.{key}: unknown field (allowed: cycle, setting_1..setting_3, s1..s21)")
+            raise ValidationError(f"{where}.{clip(str(key))}: unknown field (allowed: cycle, setting_1..setting_3, "
+                                  "s1..s21)")
     row = np.full(len(MEASUREMENT_FIELDS), np.nan)
     for key, v in reading.items():
         if key == "cycle" or (v is None and key not in spec.required):

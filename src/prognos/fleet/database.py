@@ -119,7 +119,11 @@ def connect(url: str, *, create_dirs: bool = True, timeout_s: float = 5.0) -> Da
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:" and create_dirs:
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(parsed.database).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only from the first byte (readings, alerts, key hashes): SQLite gives its -wal
+            # and -shm files the database file's mode.
+            path.touch(mode=0o600, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": timeout_s}
     else:
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=timeout_s)

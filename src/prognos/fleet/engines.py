@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from prognos.data.validation import MAX_NAME_CHARS, check_tags, check_text, shown
 from prognos.errors import NotFoundError, ValidationError
 from prognos.fleet.records import EngineRecord, Page
 from prognos.fleet.tables import EngineRow, utcnow
@@ -42,6 +43,13 @@ def require_engine(s: Session, engine_id: str) -> EngineRow:
 class EngineStore(Transactions):
     def upsert_engine(self, engine_id: str, tags: dict[str, Any] | None = None,
                       model_family: str | None = None) -> EngineRecord:
+        # Refused before the transaction: nothing either database cannot store (or a page could
+        # not read back) is ever written, and SQLite and PostgreSQL answer alike.
+        if tags is not None:
+            check_tags(tags)
+        if model_family is not None:
+            check_text(model_family, "model_family", MAX_NAME_CHARS)
+
         def run(s: Session) -> EngineRecord:
             row = s.get(EngineRow, engine_id)
             if row is None:
@@ -64,9 +72,12 @@ class EngineStore(Transactions):
 
     def list_engines(self, *, status: str | None = None, q: str | None = None, sort: str = "engine_id",
                      limit: int = 100, offset: int = 0) -> Page:
+        for name, text in (("status", status), ("q", q), ("sort", sort)):
+            if text is not None:
+                check_text(text, name)
         key = sort.lstrip("-")
         if key not in ENGINE_SORTS:
-            raise ValidationError(f"sort: {sort!r} is not one of {', '.join(ENGINE_SORTS)} (prefix - to reverse)")
+            raise ValidationError(f"sort: {shown(sort)} is not one of {', '.join(ENGINE_SORTS)} (prefix - to reverse)")
         col = ENGINE_SORTS[key]
         order = col.desc() if sort.startswith("-") else col.asc()
         stmt: Select[Any] = select(EngineRow)

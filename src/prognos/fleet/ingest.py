@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,14 +99,14 @@ class Ingestor:
             raise ValidationError(f"{where}[0].cycle: missing (ingestion stores readings by engine and cycle)")
         return ReadingBatch(engine_id, seq.cycles, seq.values)
 
-    def parse_file(self, text: str, source: str, *, engine_prefix: str = "", engine_id: str | None = None
-                   ) -> list[ReadingBatch]:
+    def parse_file(self, text: str | Iterable[str], source: str, *, engine_prefix: str = "",
+                   engine_id: str | None = None, lines_hint: int | None = None) -> list[ReadingBatch]:
         """C-MAPSS text or CSV -> one batch per engine. One file-validation path, the one
         ``prognos predict --file`` takes: the parser checks numbers, finiteness and cycle order
         (naming the line); :func:`~prognos.data.validation.check_values` checks the model's
         fields and ranges on the whole array at once (naming the row); the engine-id rule names
         the engine. ``engine_id`` maps a single-engine file onto that engine."""
-        readings = parse_readings_text(text, source)
+        readings = parse_readings_text(text, source, lines_hint)
         engines = list(readings.engines())
         if engine_id is not None and len(engines) != 1:
             raise ValidationError(f"{source}: holds {len(engines)} engines; upload one engine's readings to "

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from prognos.data.validation import MAX_NAME_CHARS, check_text, shown
 from prognos.errors import NotFoundError, ValidationError
 from prognos.fleet.records import iso
 from prognos.fleet.store import FleetStore
@@ -69,9 +70,9 @@ class KeyStore:
 
     def create(self, role: str, name: str | None = None) -> CreatedKey:
         if role not in ROLES:
-            raise ValidationError(f"role: {role!r} is not one of {', '.join(ROLES)}")
-        if name is not None and not 1 <= len(name) <= 128:
-            raise ValidationError("name: must be 1-128 characters")
+            raise ValidationError(f"role: {shown(role)} is not one of {', '.join(ROLES)}")
+        if name is not None and not check_text(name, "name", MAX_NAME_CHARS):
+            raise ValidationError(f"name: must be 1-{MAX_NAME_CHARS} characters")
         secret = "pk_" + secrets.token_urlsafe(32)
         with self.db.writing(), self.db.write_sessions.begin() as s:
             row = ApiKeyRow(name=name or f"{role} key", role=role, prefix=secret[:_PREFIX_LEN],

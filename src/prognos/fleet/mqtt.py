@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from prognos.config import Settings
-from prognos.data.validation import parse_json
+from prognos.data.validation import parse_json_off_loop, shown
 from prognos.errors import ConfigError, PrognosError, ValidationError
 
 __all__ = ["MqttCounters", "MqttPublisher", "MqttSubscriber", "ReplaySummary", "error_topic", "mqtt_hooks",
@@ -68,7 +68,7 @@ def topic_engine(prefix: str, topic: str) -> str:
     """The engine id of a readings topic. Raises :class:`ValidationError` for any other topic."""
     head, tail = f"{prefix}/engines/", "/readings"
     if not (topic.startswith(head) and topic.endswith(tail)) or len(topic) <= len(head) + len(tail):
-        raise ValidationError(f"topic {topic!r}: not {readings_topic(prefix, '{engine_id}')}")
+        raise ValidationError(f"topic {shown(topic)}: not {readings_topic(prefix, '{engine_id}')}")
     return topic[len(head):-len(tail)]
 
 
@@ -226,7 +226,8 @@ class MqttSubscriber:
             attempt += 1
             try:
                 engine_id = topic_engine(self.prefix, topic)
-                body = parse_json(payload, where="payload")  # REST's parser: depth limit, no duplicate keys
+                # REST's parser (linear time; off the loop when large): depth limit, no duplicate keys
+                body = await parse_json_off_loop(payload, where="payload")
                 result = await self.ingestor.ingest(engine_id, body)
                 self.counters.stored += 1
                 self.counters.accepted += int(getattr(result, "accepted", 0))
@@ -266,7 +267,7 @@ class MqttSubscriber:
         message = str(exc) if isinstance(exc, PrognosError) else f"internal error ({type(exc).__name__})"
         body = {"topic": topic, "status": status, "error": message, "error_type": type(exc).__name__,
                 "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        log.info("mqtt message refused: %s: %s", topic, message)
+        log.info("mqtt message refused: %s: %s", shown(topic, 160), shown(message, 400)[1:-1])
         if self._client is not None:
             self._client.publish(error_topic(self.prefix), json.dumps(body), qos=1)
 

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from prognos.config import Settings
+from prognos.data.validation import check_engine_id
 from prognos.errors import BundleError, ModelUnavailableError, PrognosError
 from prognos.lifecycle.canary import RegistryCandidate, ShadowCanary
 from prognos.lifecycle.drift import DriftCapture, DriftReport, DriftThresholds, compute_drift, sample_from_records
@@ -234,7 +235,7 @@ class FailureRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    cycle: int = Field(ge=1, description="the cycle at which the engine failed (its last cycle)")
+    cycle: int = Field(ge=1, strict=True, description="the cycle at which the engine failed (its last cycle)")
 
 
 def _json(body: Any, status_code: int = 200) -> Response:
@@ -258,6 +259,7 @@ def build_router(m: Monitoring) -> APIRouter:
                  responses={200: {"description": "already recorded (same cycle): nothing changed"}})
     async def record(engine_id: str, body: FailureRequest, who: _Operator) -> Response:
         """Record that the engine failed at ``cycle``; returns its predictions' realised errors per model."""
+        check_engine_id(engine_id)  # the one id rule: a NUL is the same 422 on both databases, not a 500
         result = await asyncio.to_thread(record_failure, store(), engine_id, body.cycle, who.name, rul_cap=m.rul_cap())
         return _json(result.to_dict(), 201 if result.created else 200)
 

@@ -124,15 +124,22 @@ def parse_bearer(value: str | None) -> str | None:
 class Access:
     """The one access check, shared by REST and gRPC (see the module docstring)."""
 
-    def __init__(self, authenticator: Authenticator, anonymous: RateLimiter | None = None) -> None:
+    def __init__(self, authenticator: Authenticator, anonymous: RateLimiter | None = None,
+                 failures: RateLimiter | None = None) -> None:
         self.authenticator = authenticator
         self.anonymous = anonymous
+        self.failures = failures  # 401s per client address: guessing keys is rate-limited too
 
     def check(self, token: str | None, client: str | None, need: Role | None) -> Principal | None:
         """``need=None``: an optional key (predictions); else the least role the operation needs."""
         principal = self.authenticator.authenticate(token) if token else None  # may raise RateLimitedError
         if principal is None:
             if token or need is not None:
+                if self.failures is not None:
+                    decision = self.failures.check(client or "unknown")
+                    if not decision.allowed:
+                        raise rate_limited(self.failures, f"failed authentications from {client or 'unknown'}",
+                                           decision)
                 raise UnauthenticatedError("missing or unknown API key (send Authorization: Bearer <key>)"
                                            if need is not None or not token else
                                            "unknown API key (send a valid key, or none to be limited by address)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, FastAPI
 
 from prognos.config import Settings
 from prognos.errors import ConflictError
@@ -129,7 +129,10 @@ def test_requests_past_the_in_flight_cap_get_a_fast_503_and_probes_still_answer(
             refused = await client.post("/api/v1/predict", json=body(tiny_bundle))
             assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
             assert refused.json()["error"] == "OverloadedError"
-            assert (await client.get("/ready")).status_code == 200  # probes are exempt
+            # probes are exempt (they answer) and /ready tells the truth: every slot is taken
+            assert (await client.get("/health")).status_code == 200
+            ready = await client.get("/ready")
+            assert ready.status_code == 503 and "overloaded: 2 requests in flight" in ready.json()["reasons"][0]
             gate.set()
             assert [r.status_code for r in await asyncio.gather(*held)] == [200, 200]
             assert (await client.post("/api/v1/predict", json=body(tiny_bundle))).status_code == 200
@@ -139,10 +142,31 @@ def test_requests_past_the_in_flight_cap_get_a_fast_503_and_probes_still_answer(
     asyncio.run(scenario())
 
 
-async def _in_flight(app: object) -> int:
-    from prognos.serving.http.middleware import RequestMiddleware
+async def _in_flight(app: FastAPI) -> int:
+    return int(app.state.in_flight.count)
 
-    layer = getattr(app, "middleware_stack", None)
-    while layer is not None and not isinstance(layer, RequestMiddleware):
-        layer = getattr(layer, "app", None)
-    return 0 if layer is None else layer.in_flight
+
+def test_ready_runs_its_probes_at_once_and_gives_up_on_each_after_1_s(settings: Settings,
+                                                                       predictor: Predictor) -> None:
+    """Issue 19: under overload /ready took longer than its own probe's timeout (3 s, probes one
+    after another). Here the first probe answers only once the second has started: run one after
+    another, both would fail; run at once, only the second (which never answers) does, after 1 s."""
+    import asyncio
+
+    app = create_app(settings, PredictionService(settings, predictor), TokenAuthenticator(None))
+    assert call(app, "GET", "/ready").status_code == 200
+    second_started = asyncio.Event()
+
+    async def first() -> str | None:
+        await second_started.wait()
+        return None
+
+    async def second() -> str | None:
+        second_started.set()
+        await asyncio.sleep(3600)
+        return None
+
+    app.state.readiness_probes += [first, second]
+    r = call(app, "GET", "/ready")
+    assert r.status_code == 503
+    assert r.json()["reasons"] == ["readiness probe did not answer within 1 s"]

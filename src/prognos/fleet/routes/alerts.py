@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
+from prognos.data.validation import check_text
 from prognos.fleet.routes.deps import Id, Limit, Offset, Operator, Viewer, fleet_router, json_response
 
 if TYPE_CHECKING:
@@ -32,6 +33,11 @@ def build_router(fleet: Fleet) -> APIRouter:
         limit: Limit = 500, offset: Offset = 0,
     ) -> Response:
         """Alerts on engines and on model versions, newest first."""
+        filters = {"status": status, "severity": severity, "engine_id": engine_id, "kind": kind,
+                   "target_kind": target_kind}
+        for name, text in filters.items():
+            if text is not None:
+                check_text(text, name)  # NUL or a lone surrogate: the same 422 on both databases
         page = await asyncio.to_thread(store.list_alerts, status=status, severity=severity, engine_id=engine_id,
                                        kind=kind, target_kind=target_kind, limit=limit, offset=offset)
         return json_response(page.to_dict())

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Body, Query
 from starlette.responses import Response
 
-from prognos.data.validation import check_engine_id
+from prognos.data.validation import check_engine_id, clip
 from prognos.errors import ValidationError
 from prognos.fleet.routes.deps import EngineId, Limit, Offset, Operator, Viewer, fleet_router, json_response
 
@@ -57,14 +57,9 @@ def build_router(fleet: Fleet) -> APIRouter:
         check_engine_id(engine_id)
         unknown = set(body) - {"tags", "model_family"}
         if unknown:
-            raise ValidationError(f"body.{sorted(unknown)[0]}: unknown field (allowed: tags, model_family)")
-        tags = body.get("tags")
-        if tags is not None and not isinstance(tags, dict):
-            raise ValidationError("body.tags: expected an object of name: value")
-        family = body.get("model_family")
-        if family is not None and not isinstance(family, str):
-            raise ValidationError("body.model_family: expected a string")
-        engine = await asyncio.to_thread(store.upsert_engine, engine_id, tags, family)
+            raise ValidationError(f"body.{clip(sorted(unknown)[0])}: unknown field (allowed: tags, model_family)")
+        # The store checks tags and family (lengths, NUL, surrogates, finite numbers) before writing.
+        engine = await asyncio.to_thread(store.upsert_engine, engine_id, body.get("tags"), body.get("model_family"))
         return json_response(engine.to_dict())
 
     @router.get("/{engine_id}/predictions")

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from prognos.data.validation import MAX_NAME_CHARS
 from prognos.fleet.routes.deps import Admin, Id, fleet_router, json_response
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: str = Field(pattern="^(viewer|operator|admin)$")
-    name: str | None = Field(default=None, min_length=1, max_length=128)
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_CHARS)
 
 
 def build_router(fleet: Fleet) -> APIRouter:

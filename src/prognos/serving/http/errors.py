@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from prognos.data.validation import clip
 from prognos.errors import OverloadedError, PrognosError, StorageUnavailableError, UnauthenticatedError
 from prognos.serving.http.responses import JsonResponse
 
@@ -31,6 +32,9 @@ ERROR_BODY_SCHEMA: dict[str, Any] = {
 }
 
 
+_MAX_DETAIL = 512  # characters of an error's detail
+
+
 def retry_after(seconds: float) -> str:
     """``Retry-After`` in whole seconds (at least 1), as every message that states a wait rounds it."""
     return str(max(1, math.ceil(seconds)))
@@ -38,6 +42,9 @@ def retry_after(seconds: float) -> str:
 
 def error_response(request: Request, status: int, error: str, detail: str,
                    headers: dict[str, str] | None = None) -> Response:
+    # Bounded whatever the client sent: a message quoting a 7 MB field name must not become a 7 MB
+    # answer and a 7 MB log line (messages clip values themselves; this is the backstop).
+    detail = clip(detail, _MAX_DETAIL)
     request.state.error = detail  # for the request log line
     return JsonResponse({"error": error, "detail": detail}, status, headers)
 
@@ -46,7 +53,8 @@ def _field_path(loc: Sequence[object]) -> str:
     parts = [p for p in loc if p not in ("body", "query", "path", "header")]
     out = ""
     for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+        name = clip(str(p))
+        out += f"[{p}]" if isinstance(p, int) else (f".{name}" if out else name)
     return out or "body"
 
 

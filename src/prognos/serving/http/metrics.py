@@ -7,6 +7,8 @@ cache, batches, queue, model) are read at scrape time by :class:`ServiceCollecto
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -17,10 +19,46 @@ from prometheus_client.registry import Collector
 from prognos.serving.batcher import BATCH_SIZE_BUCKETS
 from prognos.serving.service import PredictionService
 
-__all__ = ["HttpMetrics", "ServiceCollector"]
+__all__ = ["METHODS", "HttpMetrics", "LoopLag", "ServiceCollector"]
 
 # Seconds; dense below 20 ms where the latency targets live.
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, float("inf"))
+
+
+#: The methods a request may carry; any other is answered 501 and counted as "other", so label
+#: sets stay closed (random 201-character methods once grew /metrics to 68 MiB).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, float("inf"))
+
+
+class LoopLag:
+    """Event-loop lag, measured by the server itself: a task asks to wake every ``interval_s``
+    and records how late it woke (s). The lateness counted is capped by the CPU time the loop's
+    own thread used meanwhile, so a stall is code that held the loop (a regex, a scrape, a parse)
+    and not the OS running another process on a busy 2-core machine. Exported as the histogram
+    ``prognos_event_loop_lag_seconds``; the reliability tests fail on any sample above 50 ms."""
+
+    def __init__(self, registry: CollectorRegistry, interval_s: float = 0.01) -> None:
+        self.interval_s = interval_s
+        self.histogram = Histogram("prognos_event_loop_lag_seconds", "How late the event loop ran a timer (s), "
+                                   "capped by its thread's CPU time meanwhile", buckets=_LAG_BUCKETS,
+                                   registry=registry)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start measuring on the running loop (idempotent; the middleware calls it per request)."""
+        if self._task is None or self._task.get_loop() is not asyncio.get_running_loop():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="prognos-loop-lag")
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        at, cpu = loop.time(), time.thread_time()
+        while True:
+            await asyncio.sleep(self.interval_s)
+            now, cpu_now = loop.time(), time.thread_time()
+            late = now - at - self.interval_s
+            self.histogram.observe(max(0.0, min(late, cpu_now - cpu)))
+            at, cpu = now, cpu_now
 
 
 class ServiceCollector(Collector):
@@ -64,8 +102,9 @@ class HttpMetrics:
                                registry=self.registry)
         ProcessCollector(registry=self.registry)  # process_resident_memory_bytes, cpu seconds, fds
         self.registry.register(ServiceCollector(service))
+        self.loop_lag = LoopLag(self.registry)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        labels = (route, method, str(status))
+        labels = (route, method if method in METHODS else "other", str(status))
         self.requests.labels(*labels).inc()
         self.latency.labels(*labels).observe(seconds)

@@ -10,13 +10,19 @@ anyone remembering to):
  401   a role is required (or a key was given to predict) and it is missing or unknown
  403   the key's role is too weak
  404   the path names an engine / alert / key / version
- 405   (not listed per operation: any undeclared method, with a correct ``Allow``)
+ 405   (not listed per operation: any undeclared method, with a correct ``Allow``; likewise 431,
+       headers over 16 KiB, and 501, a method outside GET HEAD POST PUT PATCH DELETE OPTIONS)
+ 408   a request body that did not arrive within ``http_body_timeout_s``
+ 409   a write that conflicts with what is stored (every write a role may make)
  413   a request body over the size limit (uploads: their own limit)
  415   a request body that is not application/json (uploads: not multipart/form-data)
  422   a parameter or body field is wrong (the detail names it)
- 429   over the caller's rate limit (``Retry-After``)
+ 429   over the caller's rate limit, or too many of its requests in flight (``Retry-After``)
  503   overloaded, no model, or the database cannot store writes (``Retry-After``)
 =====  ==========================================================================================
+
+The document declares its security scheme (``bearer``: ``Authorization: Bearer <key>``) and, per
+operation, whether a key is required (a role), optional (predictions) or not used (health, metrics).
 """
 
 from __future__ import annotations
@@ -35,14 +41,16 @@ _REASONS = {
     400: "the multipart body could not be parsed",
     401: "missing or unknown API key (Authorization: Bearer <key>)",
     403: "the key's role is too weak for this operation",
+    408: "the request body did not arrive in time",
     404: "no such resource",
     409: "conflicts with what is stored",
     413: "request body larger than the limit",
     415: "request body is not of the accepted media type",
     422: "a parameter or field is wrong; the detail names it",
-    429: "over the rate limit; retry after Retry-After seconds",
+    429: "over the rate limit, or too many requests of this client in flight; retry after Retry-After seconds",
     503: "overloaded, no model loaded, or storage unavailable; retry after Retry-After seconds",
 }
+_SCHEME = "bearer"
 _EXEMPT = frozenset({"/health", "/ready", "/health/detailed", "/metrics"})
 
 
@@ -62,12 +70,16 @@ def _statuses(route: Any, operation: dict[str, Any]) -> set[int]:
     role = any(n.startswith("require_") for n in names)
     if role:
         out |= {401, 403, 429}
+        if route.methods & {"POST", "PUT", "PATCH", "DELETE"}:
+            out.add(409)
     if route.path_format.startswith("/api/v1/predict"):
         out |= {401, 429}  # the optional key
+    if route.path_format not in _EXEMPT:
+        out.add(429)  # the per-client cap on requests in flight
     if operation.get("parameters") or "requestBody" in operation:
         out.add(422)
     if "requestBody" in operation:
-        out |= {413, 415}
+        out |= {408, 413, 415}
         if route.path_format.endswith("/upload"):
             out.add(400)
     if "{" in route.path_format:
@@ -107,6 +119,15 @@ def document_errors(app: FastAPI, extra: dict[tuple[str, str], set[int]] | None 
                 for status, entry in responses.items():  # statuses routes declared themselves
                     if status.isdigit() and int(status) >= 400:
                         entry["content"] = {"application/json": {"schema": ref}}
+                names = _dependency_names(route)
+                if any(n.startswith("require_") for n in names):
+                    operation["security"] = [{_SCHEME: []}]
+                elif str(route.path_format).startswith("/api/v1/predict"):
+                    operation["security"] = [{}, {_SCHEME: []}]  # a key is optional
+                else:
+                    operation["security"] = []
+        schema["components"]["securitySchemes"] = {_SCHEME: {
+            "type": "http", "scheme": "bearer", "description": "an API key (pk_...) or the admin token"}}
         for name in ("HTTPValidationError", "ValidationError"):
             schema["components"]["schemas"].pop(name, None)
         app.openapi_schema = schema

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from prognos.data.validation import parse_json
+from prognos.data.validation import parse_json_off_loop
 from prognos.errors import PrognosError, ValidationError
 
 __all__ = ["BodyRefused", "PrognosRequest", "PrognosRoute"]
@@ -37,7 +37,7 @@ class PrognosRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             try:
-                self._json = parse_json(await self.body())
+                self._json = await parse_json_off_loop(await self.body())
             except ValidationError as exc:
                 raise BodyRefused(exc) from None
         return self._json

@@ -8,7 +8,9 @@ discuss the gap). :class:`HeaderDeadlineProtocol` adds that deadline: from the m
 opens, and again after each response, the next request line and headers must arrive within
 ``http_header_timeout_s`` or the connection is closed. Requests whose headers arrived are never
 cut (a slow upload body is bounded by its size limit, not by this clock). h11 refuses a request
-line plus headers over :data:`MAX_HEADER_BYTES` with 400.
+line plus headers over :data:`MAX_HEADER_BYTES` with 400 while they are incomplete; the request
+middleware refuses them with 431 when they arrived at once. ``X-Forwarded-For`` is believed only
+from ``forwarded_allow_ips``.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from prognos.config import Settings
 from prognos.errors import ConfigError
+from prognos.serving.http.middleware import MAX_HEADER_BYTES
 
 __all__ = ["MAX_HEADER_BYTES", "HeaderDeadlineProtocol", "uvicorn_options"]
 
-MAX_HEADER_BYTES = 16 * 1024  # request line + headers (bytes); h11's own default, stated here on purpose
 
 
 class HeaderDeadlineProtocol(H11Protocol):
@@ -71,6 +73,11 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "http": protocol,
         "timeout_keep_alive": max(1, round(settings.http_keepalive_s)),
         "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise, which let a local
+        # client pick its own address (and anonymous rate-limit bucket) per request: only the
+        # proxies the settings name are believed.
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": list(settings.forwarded_allow_ips) or None,
     }
     cert, key = settings.tls_cert_file, settings.tls_key_file
     if (cert is None) != (key is None):

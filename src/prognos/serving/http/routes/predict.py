@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from prognos.data.validation import check_engine_id, parse_json
+from prognos.data.validation import check_engine_id, clip, parse_json_off_loop
 from prognos.errors import ValidationError
 from prognos.serving.http.auth import optional_key
 from prognos.serving.http.deps import ServiceDep, SettingsDep, log_context
@@ -30,14 +30,14 @@ Explain = Annotated[bool, Query(description="also explain the prediction: each i
                                 "(prognos.serving.explain); costs one model call on a few dozen windows")]
 
 
-def _predict_body(raw: bytes) -> tuple[str, Any]:
+async def _predict_body(raw: bytes) -> tuple[str, Any]:
     """Parse and shape-check a predict body by hand; the readings go to the one validator."""
-    body = parse_json(raw)
+    body = await parse_json_off_loop(raw)
     if not isinstance(body, dict):
         raise ValidationError("body: expected an object with engine_id and sensor_data")
     for key in body:
         if key not in ("engine_id", "sensor_data"):
-            raise ValidationError(f"{key}: unknown field")
+            raise ValidationError(f"{clip(key)}: unknown field")
     engine_id = body.get("engine_id")
     if engine_id is None:
         raise ValidationError("engine_id: missing (required)")
@@ -56,7 +56,7 @@ async def predict(request: Request, explain: Explain = False) -> Response:
     optional: with one, the key's rate limit applies; without, the client address's."""
     optional_key(request)
     service: PredictionService = request.app.state.service
-    engine_id, readings = _predict_body(await request.body())
+    engine_id, readings = await _predict_body(await request.body())
     log_context(request, engine_id=engine_id, model_version=service.model_version)
     served = await service.predict(engine_id, readings, "sensor_data", explain=explain)
     return JsonResponse(served.to_dict())
