@@ -4,7 +4,8 @@
 #   scripts/system-deps.sh demo          python3 with venv (to build .venv)
 #   scripts/system-deps.sh test          + what the tests start for real: Chromium (dashboard tests),
 #                                          Mosquitto, nginx, PostgreSQL 15, Prometheus/promtool,
-#                                          systemd-analyze, podman (compose check)
+#                                          systemd-analyze, podman (compose check), curl (the
+#                                          demo's suggested commands, run verbatim)
 #   scripts/system-deps.sh test container  + what deploy/ci.sh needs (runc, debootstrap: image builds)
 #
 # All installed: prints nothing (one dpkg-query call). Missing, as root with apt-get: installs them
@@ -15,7 +16,7 @@ set -euo pipefail
 
 declare -A NEED=(
   [demo]="python3 python3-venv ca-certificates"
-  [test]="chromium mosquitto nginx postgresql-15 prometheus systemd podman"
+  [test]="chromium mosquitto nginx postgresql-15 prometheus systemd podman curl"
   [container]="podman runc debootstrap prometheus postgresql-15"
 )
 [ $# -gt 0 ] || { echo "usage: $0 demo|test|container ..." >&2; exit 2; }

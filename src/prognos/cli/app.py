@@ -18,11 +18,28 @@ if TYPE_CHECKING:
 __all__ = ["ByOpt", "DataDir", "Dataset", "RegistryOpt", "VersionArg", "app", "choice", "data_dir",
            "database_label", "fleet_store", "open_registry_at", "state_location"]
 
+def _flags_without_a_type() -> None:
+    """typer 0.29 prints a flag as ``--retrain <bool>``, as if it took a value: show no type for flags."""
+    from typing import Any
+
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_without_a_type()
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="prognos: Remaining-Useful-Life models — train, evaluate, bundle, serve, run a fleet.")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="C-MAPSS folder or zip [env PROGNOS_CMAPSS_DIR]")]
-Dataset = Annotated[str, typer.Option("--dataset", help="FD001, FD002, FD003 or FD004")]
+Dataset = Annotated[str, typer.Option("--dataset", help="FD001, FD002, FD003 or FD004 (SYNTHETIC: the demo's "
+                                                        "generated files)")]
 RegistryOpt = Annotated[str | None, typer.Option("--registry", help="directory or s3://bucket/prefix "
                                                  "[env PROGNOS_REGISTRY_DIR, default <data dir>/registry]")]
 ByOpt = Annotated[str | None, typer.Option("--by", help="who does this (default: the login name)")]
