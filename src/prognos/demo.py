@@ -11,7 +11,9 @@
 4. A "what you have now" block: the dashboard and key, the model, where the state lives, how to
    put ``prognos`` on PATH and three commands to try next.
 
-The data dir is ``PROGNOS_DATA_DIR``; ``make demo`` sets it to ``.prognos/`` in the checkout.
+The data dir is the settings' (``PROGNOS_DATA_DIR``, else the nearest ``.prognos/``, else ``~/.prognos``);
+``make demo`` sets it to ``.prognos/`` in the checkout, which ``prognos`` run inside the checkout finds. One
+demo runs per data dir (``<data dir>/demo/demo.pid``, locked).
 """
 
 from __future__ import annotations
