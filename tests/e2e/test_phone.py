@@ -72,6 +72,8 @@ def test_an_empty_fleet_says_how_to_add_engines(live_server: LiveServer, phone: 
     expect(none).to_contain_text(f"prognos simulate --url {live_server.url} --api-key KEY --synthetic 20")
     expect(none).to_contain_text("make demo")
     expect(phone.locator("#fleet-table")).to_be_hidden()
+    phone.goto(live_server.url + "/ui/plan")
+    expect(phone.locator("#plan-empty")).to_contain_text("No engines yet")
     assert phone.errors == []
 
 
