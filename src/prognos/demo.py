@@ -9,7 +9,8 @@
 3. A living fleet (:func:`prognos.fleet.simulate.simulate_living`) until Ctrl-C: units that fail
    or whose data ends are replaced by new ones, so engines are at every stage of life.
 4. A "what you have now" block: the dashboard and key, the model, where the state lives, how to
-   put ``prognos`` on PATH and three commands to try next.
+   put ``prognos`` on PATH and commands to try next (each works as printed: tested both on the
+   synthetic sample data, named SYNTHETIC, and on C-MAPSS).
 
 The data dir is the settings' (``PROGNOS_DATA_DIR``, else the nearest ``.prognos/``, else ``~/.prognos``);
 ``make demo`` sets it to ``.prognos/`` in the checkout, which ``prognos`` run inside the checkout finds. One
