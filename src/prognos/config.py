@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "default_cmapss_dir", "get_settings"]
+__all__ = ["Settings", "default_cmapss_dir", "default_data_dir", "get_settings"]
 
 # Where the C-MAPSS data lies beside a checkout of the repository (never inside it).
 _SHARED_CMAPSS = Path(__file__).resolve().parents[3] / "shared" / "data" / "cmapss"
@@ -27,6 +27,17 @@ def default_cmapss_dir() -> Path | None:
     return None
 
 
+def default_data_dir() -> Path:
+    """Where state lives when ``PROGNOS_DATA_DIR`` is not set: the nearest ``.prognos/`` in the current
+    directory or one of its parents, else ``~/.prognos``. ``make demo`` keeps its state in ``.prognos/`` of
+    the checkout, so ``prognos`` run anywhere inside the checkout reads the demo's fleet, keys and models."""
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".prognos").is_dir():
+            return folder / ".prognos"
+    return Path.home() / ".prognos"
+
+
 class Settings(BaseSettings):
     """All knobs of prognos. Units are in the field names or descriptions."""
 
@@ -36,7 +47,8 @@ class Settings(BaseSettings):
 
     # --- data -------------------------------------------------------------------------------
     cmapss_dir: Path | None = Field(default_factory=default_cmapss_dir, description="C-MAPSS text files")
-    data_dir: Path = Field(default=Path.home() / ".prognos", description="state: database, bundles, registry")
+    data_dir: Path = Field(default_factory=default_data_dir, description="state: database, bundles, registry "
+                           "(default: the nearest .prognos/ in the current directory or a parent, else ~/.prognos)")
 
     # --- serving ----------------------------------------------------------------------------
     host: str = "127.0.0.1"

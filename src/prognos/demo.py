@@ -9,13 +9,17 @@
 3. A living fleet (:func:`prognos.fleet.simulate.simulate_living`) until Ctrl-C: units that fail
    or whose data ends are replaced by new ones, so engines are at every stage of life.
 4. A "what you have now" block: the dashboard and key, the model, where the state lives, how to
-   put ``prognos`` on PATH and three commands to try next.
+   put ``prognos`` on PATH and commands to try next (each works as printed: tested both on the
+   synthetic sample data, named SYNTHETIC, and on C-MAPSS).
 
-The data dir is ``PROGNOS_DATA_DIR``; ``make demo`` sets it to ``.prognos/`` in the checkout.
+The data dir is the settings' (``PROGNOS_DATA_DIR``, else the nearest ``.prognos/``, else ``~/.prognos``);
+``make demo`` sets it to ``.prognos/`` in the checkout, which ``prognos`` run inside the checkout finds. One
+demo runs per data dir (``<data dir>/demo/demo.pid``, locked).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -33,10 +37,9 @@ import httpx
 
 from prognos.bundle import Bundle, read_bundle
 from prognos.config import Settings
-from prognos.errors import BundleError, ConfigError, RemoteError
+from prognos.errors import BundleError, ConfigError, ConflictError, RemoteError
 
 if TYPE_CHECKING:
-    from prognos.data.cmapss import Readings
     from prognos.training.trainer import EpochReport
 
 __all__ = ["DemoOptions", "run_demo"]
@@ -142,39 +145,72 @@ def _demo_key(settings: Settings, path: Path, say: Say) -> str:
     return secret
 
 
-def _cmapss_text(readings: Readings) -> str:
-    return "".join(f"{e} {int(c)} " + " ".join(f"{v:.4f}" for v in row) + "\n"
-                   for e, c, row in zip(readings.engine_ids, readings.cycles, readings.values, strict=True))
-
-
 def _sample_data(folder: Path) -> Path:
-    """Without C-MAPSS: a small folder in its layout (train, truncated test, true RUL) to try commands on."""
-    from prognos.data.synthetic import synthetic_fleet
+    """Without C-MAPSS: a small generated subset in its layout, named SYNTHETIC (train, test cut before
+    failure, their true RUL), to try the commands on."""
+    from prognos.data.cmapss import SYNTHETIC
+    from prognos.data.synthetic import write_subset
 
-    if (folder / "RUL_FD001.txt").is_file():
-        return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    full = synthetic_fleet(20, seed=500)
-    cut = synthetic_fleet(20, seed=500, truncate=True)
-    (folder / "train_FD001.txt").write_text(_cmapss_text(synthetic_fleet(20, seed=501)))
-    (folder / "test_FD001.txt").write_text(_cmapss_text(cut))
-    rul = [int(f.cycles[-1] - c.cycles[-1]) for f, c in zip(full.engines(), cut.engines(), strict=True)]
-    (folder / "RUL_FD001.txt").write_text("\n".join(map(str, rul)) + "\n")
+    if not (folder / f"RUL_{SYNTHETIC}.txt").is_file():
+        write_subset(folder, SYNTHETIC, n_train=20, n_test=20, seed=500)
     return folder
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RemoteError(f"the server exited with code {proc.returncode} before it was ready")
+            raise RemoteError(f"the server exited with code {proc.returncode} before it was ready: "
+                              f"{_last_error(log_path)} (log: {log_path})")
         try:
             if httpx.get(f"{url}/ready", timeout=1.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise RemoteError(f"the server was not ready within {timeout_s:.0f} s")
+    raise RemoteError(f"the server was not ready within {timeout_s:.0f} s (log: {log_path})")
+
+
+def _last_error(log_path: Path) -> str:
+    """The server's last ``error:`` line (the CLI prints one for every user mistake), else its last line."""
+    try:
+        lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return "no log"
+    errors = [line for line in lines if line.startswith("error: ")]
+    return (errors or lines or ["no output"])[-1].strip()
+
+
+class _DemoLock:
+    """One demo per data dir: ``<data dir>/demo/demo.pid`` holds an exclusive lock (released by the
+    kernel if the demo dies) and the running demo's pid and dashboard URL, so a second demo can name it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held for the demo's lifetime)
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.file.seek(0)
+            held = self.file.read().split()
+            self.file.close()
+            pid = held[0] if held else "?"
+            where = f", dashboard {held[1]}" if len(held) > 1 else ""
+            raise ConflictError(f"a demo is already running on {path.parent.parent} (pid {pid}{where}): stop it "
+                                f"(Ctrl-C in its terminal, or kill {pid}) or give this one another "
+                                "PROGNOS_DATA_DIR") from None
+        self.note()
+
+    def note(self, url: str = "") -> None:
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"{os.getpid()} {url}\n")
+        self.file.flush()
+
+    def release(self) -> None:
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.close()  # closing drops the lock
 
 
 def _last_cycles(url: str, key: str) -> dict[str, int]:
@@ -185,13 +221,14 @@ def _last_cycles(url: str, key: str) -> dict[str, int]:
 
 
 def _what_you_have(say: Say, *, url: str, key: str, key_file: Path, bundle: Bundle, state: Path, data: Path,
-                   source: str, opts: DemoOptions, log_path: Path) -> None:
+                   dataset: str, source: str, opts: DemoOptions, log_path: Path) -> None:
     m = bundle.manifest
     rmse = m.validation_metrics.get("rmse")
     bin_dir = Path(sys.executable).parent
     on_path = shutil.which("prognos") == str(bin_dir / "prognos")
     exe = "prognos" if on_path else str(bin_dir / "prognos")
-    env = "" if os.environ.get("PROGNOS_DATA_DIR") == str(state) and on_path else f"PROGNOS_DATA_DIR={state} "
+    # The checkout's .prognos/ is found from anywhere inside the checkout; elsewhere the variable says where.
+    found = f" (found without it from inside {state.parent})" if state.name == ".prognos" else ""
     lines = [
         "",
         "what you have now",
@@ -204,9 +241,12 @@ def _what_you_have(say: Say, *, url: str, key: str, key_file: Path, bundle: Bund
         f"  server log  {log_path}",
         "",
         "  prognos on your PATH: " + ("it is" if on_path else f'export PATH="{bin_dir}:$PATH"'),
-        "  three things to try next (in another terminal):",
-        f"    {env}{exe} predict --bundle {bundle.path} --input {data / 'test_FD001.txt'}",
-        f"    {env}{exe} evaluate --bundle {bundle.path} --data-dir {data} --report {state / 'demo' / 'report'}",
+        f"  the demo's state for prognos in other terminals: export PROGNOS_DATA_DIR={state}{found}",
+        "  things to try next (in another terminal; each works as printed):",
+        f"    {exe} predict --bundle {bundle.path} --input {data / f'test_{dataset}.txt'}",
+        f"    {exe} evaluate --bundle {bundle.path} --dataset {dataset} --data-dir {data} "
+        f"--report {state / 'demo' / 'report'}",
+        f"    PROGNOS_DATA_DIR={state} {exe} plan --horizon 30",
         f'    curl -H "Authorization: Bearer {key}" "{url}/api/v1/plan?horizon=30"',
         "",
         "Ctrl-C stops the demo" + (f" (or it stops after {opts.duration_s:g} s)" if opts.duration_s else ""),
@@ -234,12 +274,20 @@ class _Quiet:
 
 
 def run_demo(settings: Settings, opts: DemoOptions, say: Say = print) -> None:
-    from prognos.fleet.simulate import LivingFleet, living_units, simulate_living
-
     if opts.engines < 1 or opts.speed <= 0 or opts.epochs < 1 or opts.members < 2:
         raise ConfigError("demo: --engines and --epochs must be at least 1, --members at least 2, --speed above 0")
     state = settings.data_dir.resolve()
     (state / "demo").mkdir(parents=True, exist_ok=True)
+    lock = _DemoLock(state / "demo" / "demo.pid")  # before anything else: a second demo names the first
+    try:
+        _run_locked(settings, opts, state, lock, say)
+    finally:
+        lock.release()
+
+
+def _run_locked(settings: Settings, opts: DemoOptions, state: Path, lock: _DemoLock, say: Say) -> None:
+    from prognos.fleet.simulate import LivingFleet, living_units, simulate_living
+
     say(f"demo state in {state}")
     bundle = _quick_bundle(settings, state / "demo" / "bundle", opts, say)
     key_file = state / "demo" / "key"
@@ -259,8 +307,9 @@ def run_demo(settings: Settings, opts: DemoOptions, say: Say = print) -> None:
     stop = threading.Event()
     timer: threading.Timer | None = None
     previous_int, previous_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    lock.note(url)
     try:
-        _wait_ready(url, proc)
+        _wait_ready(url, proc, log_path)
         cmapss = _cmapss(settings)
         real = cmapss is not None and bundle.manifest.dataset == "FD001"
         if real:
@@ -268,14 +317,14 @@ def run_demo(settings: Settings, opts: DemoOptions, say: Say = print) -> None:
                       "data ends is replaced by the next")
         else:
             source = "SYNTHETIC units; a unit that fails is replaced by a new one"
-        data = cmapss if real and cmapss is not None else _sample_data(state / "demo" / "data")
+        data = cmapss if real and cmapss is not None else _sample_data(state / "demo" / "synthetic-data")
         units = living_units(data_dir=cmapss if real else None, seed=1)
         # From here on Ctrl-C and SIGTERM only ask the fleet to stop: a KeyboardInterrupt raised
         # while asyncio builds its loop leaves a half-made loop whose destructor prints a traceback.
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         _what_you_have(say, url=url, key=key, key_file=key_file, bundle=bundle, state=state, data=data,
-                       source=source, opts=opts, log_path=log_path)
+                       dataset="FD001" if real else "SYNTHETIC", source=source, opts=opts, log_path=log_path)
         if opts.duration_s:
             timer = threading.Timer(opts.duration_s, stop.set)
             timer.daemon = True

@@ -80,8 +80,9 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="module")
 def live_server(chromium_path: str, tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory,
-                ) -> Iterator[LiveServer]:
+                request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     # Depends on chromium_path so a machine without Chromium skips before training or starting anything.
+    # One server per test module; a module may add settings in SERVER_ENV (e.g. drift after a few samples).
     data_dir = tmp_path_factory.mktemp("e2e-data")
     http_port, grpc_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROGNOS_")}
@@ -89,7 +90,8 @@ def live_server(chromium_path: str, tiny_bundle: Path, tmp_path_factory: pytest.
                PROGNOS_LOG_LEVEL="WARNING", PROGNOS_HOST="127.0.0.1",
                # A margin for the seconds-trained tiny model: engines replayed to failure must open a
                # critical alert even if its intervals are wide (the rule itself is tested elsewhere).
-               PROGNOS_ALERT_CRITICAL_RUL="25", PROGNOS_ALERT_WARNING_RUL="50")
+               PROGNOS_ALERT_CRITICAL_RUL="25", PROGNOS_ALERT_WARNING_RUL="50",
+               **getattr(request.module, "SERVER_ENV", {}))
     # Keys first: the CLI and the server share the database through the same environment.
     operator_key, viewer_key = _create_key(env, "operator"), _create_key(env, "viewer")
     log = data_dir / "server.log"

@@ -133,7 +133,7 @@ def test_sign_in_fleet_engine_detail_and_acknowledge(live_server: LiveServer, op
     expect(chart.locator("line.hline.critical")).to_have_count(1)
     expect(chart.locator("line.hline.warning")).to_have_count(1)
     expect(page.locator("#sensor-charts figure")).not_to_have_count(0)
-    expect(page.locator(f'#engine-alerts tr[data-alert-id="{alert["id"]}"]')).to_contain_text("rul_low")
+    expect(page.locator(f'#engine-alerts tr[data-alert-id="{alert["id"]}"]')).to_contain_text("RUL low")
     expect(page.locator("#engine-status")).to_have_text("critical")
     page.screenshot(path=str(screens / "desktop-engine.png"), full_page=True)
 

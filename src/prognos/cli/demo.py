@@ -19,7 +19,8 @@ def demo(
     members: Annotated[int, typer.Option(min=2, help="ensemble members of the quick model")] = 3,
 ) -> None:
     """Train a quick model (or reuse it), serve it with the fleet app and a living fleet until Ctrl-C.
-    State lives in PROGNOS_DATA_DIR (`make demo`: .prognos/ in the checkout)."""
+    State lives in the data dir: PROGNOS_DATA_DIR, else the nearest .prognos/ here or above, else ~/.prognos
+    (`make demo`: .prognos/ in the checkout). One demo per data dir: a second names the running one."""
     from prognos.config import get_settings
     from prognos.demo import DemoOptions, run_demo
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from prognos.cli.app import DataDir, Dataset, app, fleet_store
+from prognos.cli.app import DataDir, Dataset, app, database_label, fleet_store
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys of the fleet app (stored hashed; shown once).")
 app.add_typer(keys_app, name="keys")
@@ -37,9 +37,13 @@ def keys_list() -> None:
     """List API keys by id, role, name and prefix."""
     from prognos.fleet.keys import KeyStore
 
-    _, store = fleet_store()
+    settings, store = fleet_store(existing=True)
+    keys = KeyStore(store).list()
+    if not keys:
+        typer.echo(f"no API keys in {database_label(settings)}; create one with `prognos keys create --role viewer`")
+        return
     typer.echo(f"{'id':>4}  {'role':<8}  {'prefix':<10}  {'created':<20}  {'status':<8}  name")
-    for k in KeyStore(store).list():
+    for k in keys:
         status = "active" if k.active else "revoked"
         typer.echo(f"{k.id:>4}  {k.role:<8}  {k.prefix:<10}  {k.created_at:%Y-%m-%d %H:%M:%S}  {status:<8}  {k.name}")
 
@@ -49,7 +53,7 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="key id (see prognos 
     """Revoke an API key (a running server stops accepting it within seconds)."""
     from prognos.fleet.keys import KeyStore
 
-    _, store = fleet_store()
+    _, store = fleet_store(existing=True)
     key = KeyStore(store).revoke(key_id)
     typer.echo(f"revoked key {key.id} ({key.prefix}, {key.role})")
 

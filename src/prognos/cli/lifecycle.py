@@ -153,7 +153,7 @@ def failure(
 
     from prognos.lifecycle.feedback import DEFAULT_RUL_CAP, record_failure
 
-    settings, store = fleet_store()
+    settings, store = fleet_store(existing=True)
     result = record_failure(store, engine_id, cycle, by or getpass.getuser(),
                             rul_cap=settings.feedback_rul_cap or DEFAULT_RUL_CAP)
     f = result.failure

@@ -15,7 +15,7 @@ from prognos.errors import ConfigError
 if TYPE_CHECKING:
     from prognos.training.trainer import EpochReport
 
-data_app = typer.Typer(no_args_is_help=True, help="Get and inspect data.")
+data_app = typer.Typer(no_args_is_help=True, help="Download NASA's C-MAPSS data set (data fetch).")
 app.add_typer(data_app, name="data")
 
 

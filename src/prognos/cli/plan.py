@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from prognos.cli.app import app, choice, fleet_store
+from prognos.cli.app import app, choice, database_label, fleet_store
 
 
 @app.command()
@@ -21,8 +21,11 @@ def plan(
     from prognos.fleet.plan import build_plan
 
     choice("--format", format, ("table", "json", "csv"))
-    settings, store = fleet_store()
+    settings, store = fleet_store(existing=True)
     result = build_plan(store, horizon, settings.critical_rul)
+    if result.engines_considered == 0:  # on stderr: json and csv on stdout stay parseable
+        typer.echo(f"note: the fleet database {database_label(settings)} has no engines yet (ingest readings: "
+                   "prognos ingest, prognos simulate or make demo)", err=True)
     if format == "json":
         typer.echo(json.dumps(result.to_dict(), indent=1))
         return

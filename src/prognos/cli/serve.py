@@ -31,8 +31,13 @@ def serve(
 ) -> None:
     """Serve a bundle over REST and gRPC (or as a SageMaker container) until SIGTERM; SIGHUP reloads it."""
     from prognos.assembly import build_app, run
+    from prognos.bundle import read_bundle
     from prognos.config import get_settings
 
     settings = get_settings(bundle=bundle, http_port=http_port, grpc_port=grpc_port, host=host,
                             sagemaker=True if sagemaker else None)
+    if settings.bundle is not None and model is None:
+        # A missing or broken bundle is one error line before any port is bound or anything logged (the
+        # server verifies it again when it loads it: that path also serves reloads).
+        read_bundle(settings.bundle)
     run(build_app(settings, model=model, role=role, mqtt=mqtt, inference=inference or ()))

@@ -27,6 +27,7 @@ from prognos.errors import DataFormatError
 
 __all__ = [
     "SUBSETS",
+    "SYNTHETIC",
     "CmapssSubset",
     "EngineSeries",
     "Readings",
@@ -38,6 +39,8 @@ __all__ = [
 ]
 
 SUBSETS: tuple[str, ...] = ("FD001", "FD002", "FD003", "FD004")
+# Not NASA's: a generated fleet in the same layout (prognos.data.synthetic.write_subset; the demo's sample data).
+SYNTHETIC = "SYNTHETIC"
 _N_COLS = len(CMAPSS_COLUMNS)
 
 
@@ -104,12 +107,12 @@ class CmapssSubset:
 
 
 def subset_name(name: str) -> str:
-    """Normalise ``fd001``/``1``/``FD001`` to ``FD001``; reject anything else."""
+    """Normalise ``fd001``/``1``/``FD001`` to ``FD001`` (and ``synthetic`` to ``SYNTHETIC``); reject anything else."""
     candidate = name.strip().upper()
     if candidate.isdigit():
         candidate = f"FD{int(candidate):03d}"
-    if candidate not in SUBSETS:
-        raise DataFormatError(f"unknown subset {name!r}: expected one of {', '.join(SUBSETS)}")
+    if candidate not in (*SUBSETS, SYNTHETIC):
+        raise DataFormatError(f"unknown subset {name!r}: expected one of {', '.join(SUBSETS)} (or {SYNTHETIC})")
     return candidate
 
 

@@ -15,11 +15,13 @@ Degradation model (per engine *i*, cycle *t* = 1..L_i):
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from prognos.data.cmapss import Readings
+from prognos.data.cmapss import SYNTHETIC, Readings
 
-__all__ = ["synthetic_fleet"]
+__all__ = ["cmapss_text", "synthetic_fleet", "synthetic_test_set", "write_subset"]
 
 # FD001-like new-engine levels, per-sensor damage response (signed spans) and noise std.
 _BASE = np.array([518.67, 642.0, 1585.0, 1400.0, 14.62, 21.61, 554.5, 2388.05, 9050.0, 1.3, 47.3, 522.0,
@@ -57,3 +59,40 @@ def synthetic_fleet(
         cycles.append(t[:keep])
         rows.append(np.column_stack([settings, sensors])[:keep])
     return Readings(np.concatenate(ids), np.concatenate(cycles).astype(np.int64), np.concatenate(rows), "<synthetic>")
+
+
+def synthetic_test_set(n_engines: int = 20, *, seed: int = 0) -> tuple[Readings, np.ndarray]:
+    """A test-set look-alike with its truth: ``n_engines`` engines run to failure, each cut at a seeded
+    random cycle (after at least a fifth of its life, before its last). Returns the cut readings and the
+    true RUL after each engine's last reading, in cycles (≥ 1: the cut engine has not failed)."""
+    full = synthetic_fleet(n_engines, seed=seed)
+    rng = np.random.default_rng([seed, 1])  # a stream of its own: the lives are those of synthetic_fleet
+    keep = np.zeros(len(full), dtype=bool)
+    rul = []
+    start = 0
+    for engine in full.engines():
+        life = len(engine)
+        cut = int(rng.integers(max(2, life // 5), life))  # readings kept, < life
+        keep[start:start + cut] = True
+        rul.append(life - cut)
+        start += life
+    return Readings(full.engine_ids[keep], full.cycles[keep], full.values[keep], "<synthetic test>"), np.array(rul)
+
+
+def cmapss_text(readings: Readings) -> str:
+    """``readings`` in NASA's text layout: unit, cycle, 3 settings, 21 sensors per line."""
+    return "".join(" ".join([str(e), str(int(c)), *(f"{v:.4f}" for v in row)]) + "\n"
+                   for e, c, row in zip(readings.engine_ids, readings.cycles, readings.values, strict=True))
+
+
+def write_subset(folder: Path, name: str = SYNTHETIC, *, n_train: int = 20, n_test: int = 20, seed: int = 0) -> Path:
+    """Write a generated subset in NASA's layout: ``train_<name>.txt`` (engines run to failure),
+    ``test_<name>.txt`` (other engines, cut before failure) and ``RUL_<name>.txt`` (their true RUL).
+    Named ``SYNTHETIC`` by default, so it is never mistaken for NASA's files; ``prognos evaluate
+    --dataset SYNTHETIC --data-dir FOLDER`` reads it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    test, rul = synthetic_test_set(n_test, seed=seed + 1)
+    (folder / f"train_{name}.txt").write_text(cmapss_text(synthetic_fleet(n_train, seed=seed)), encoding="utf-8")
+    (folder / f"test_{name}.txt").write_text(cmapss_text(test), encoding="utf-8")
+    (folder / f"RUL_{name}.txt").write_text("".join(f"{r}\n" for r in rul), encoding="utf-8")
+    return folder

@@ -89,6 +89,29 @@ def start_demo(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
             demo.proc.communicate(timeout=30)
 
 
+def try_verbatim(demo: Demo, cwd: Path, url: str, key: str) -> list[subprocess.CompletedProcess[str]]:
+    """Run every suggested command exactly as printed, in a shell with none of the demo's PROGNOS_*
+    variables (another terminal), once the fleet has engines; each must exit 0."""
+    deadline = time.monotonic() + 60
+    while not _engines(url, key):
+        assert time.monotonic() < deadline, "the demo's fleet sent no readings in 60 s"
+        time.sleep(0.2)
+    block = demo.text.split("things to try next", 1)[1].split("\n\n", 1)[0]
+    commands = [line.strip() for line in block.splitlines()[1:] if line.strip()]
+    assert len(commands) == 4 and commands[-1].startswith("curl "), commands
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROGNOS_")}
+    runs = []
+    for command in commands:
+        r = subprocess.run(["bash", "-c", command], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, f"{command}\n{r.stdout}\n{r.stderr}"
+        runs.append(r)
+    predict, evaluate, plan, curl = runs
+    assert "RUL" in predict.stdout and "RMSE" in evaluate.stdout
+    assert re.search(r"of [1-9]\d* engines", plan.stdout), plan.stdout + plan.stderr  # the demo's fleet, not 0 of 0
+    assert '"items"' in curl.stdout
+    return runs
+
+
 def _engines(base: str, key: str) -> dict[str, dict]:  # type: ignore[type-arg]
     r = httpx.get(f"{base}/api/v1/engines", headers={"Authorization": f"Bearer {key}"}, timeout=10)
     assert r.status_code == 200, r.text
@@ -103,14 +126,27 @@ def test_what_you_have_a_living_fleet_and_one_key_across_runs(start_demo, synthe
     demo = start_demo(state, "--engines", "3", "--speed", "60")
     url = demo.read_until(r"dashboard\s+(http://\S+)/").group(1)
     key = demo.read_until(r"API key\s+(pk_\S+)").group(1)
-    demo.read_until(r"three things to try next")
+    demo.read_until(r"things to try next")
     demo.read_until(r"curl -H")
     out = demo.text
     assert "reusing the model trained before" in out and "SYNTHETIC" in out
     assert f"state       {state}" in out and str(state / "demo" / "bundle") in out
     assert re.search(r"prognos on your PATH: (it is|export PATH=)", out)
-    assert re.search(r"prognos predict --bundle \S+ --input \S+test_FD001.txt", out)
-    assert re.search(r"prognos evaluate --bundle \S+ --data-dir \S+", out)
+    assert f"export PROGNOS_DATA_DIR={state}" in out
+    assert re.search(r"prognos predict --bundle \S+ --input \S+test_SYNTHETIC.txt", out)
+    assert re.search(r"prognos evaluate --bundle \S+ --dataset SYNTHETIC --data-dir \S+", out)
+    try_verbatim(demo, tmp_path, url, key)
+    # The sample data is named as generated and its truth is valid (engines cut before they fail).
+    rul = [int(x) for x in (state / "demo" / "synthetic-data" / "RUL_SYNTHETIC.txt").read_text().split()]
+    assert len(rul) == 20 and min(rul) >= 1
+    assert not list((state / "demo").rglob("*FD001*"))
+
+    # A second demo on the same state while this one runs: one error naming the running one, exit 6.
+    second = start_demo(state, "--engines", "3")
+    rest = second.proc.communicate(timeout=60)[0]
+    assert second.proc.returncode == 6, rest
+    assert f"a demo is already running on {state} (pid {demo.proc.pid}, dashboard {url})" in rest
+    assert "Traceback" not in rest and "demo stopped" not in rest
     page = httpx.get(f"{url}/", timeout=5, follow_redirects=True)
     assert page.status_code == 200 and "<html" in page.text.lower()
 
@@ -166,6 +202,8 @@ def test_a_synthetic_model_is_replaced_once_data_is_found(start_demo, synthetic_
     key = demo.read_until(r"API key\s+(pk_\S+)").group(1)
     demo.read_until(r"curl -H")
     assert "FD001 test engines (unseen in training)" in demo.text
+    assert re.search(r"prognos evaluate --bundle \S+ --dataset FD001 --data-dir " + re.escape(str(data)), demo.text)
+    try_verbatim(demo, tmp_path, url, key)
     model = httpx.get(f"{url}/api/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=10).json()
     manifest = model.get("manifest", model)
     assert manifest["dataset"] == "FD001"

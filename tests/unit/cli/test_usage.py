@@ -165,3 +165,20 @@ def test_a_reader_that_goes_away_is_not_an_error(tiny_bundle: Path, tmp_path: Pa
     with proc.stderr:
         err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0 and err == "", err
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=_ids(COMMANDS))
+def test_help_shows_flags_without_a_value_type(prognos, path, command) -> None:  # type: ignore[no-untyped-def]
+    r = prognos(*path, "--help")
+    assert r.code == 0 and "--help" in r.out
+    assert "<bool>" not in r.out  # typer 0.29 prints flags as if they took a value
+    flags = [p.opts[0] for p in command.params if getattr(p, "is_flag", False)]
+    for line in r.out.splitlines():
+        for flag in flags:
+            if f" {flag} " in line:
+                assert "<" not in line.split(flag, 1)[1][:20], line
+
+
+def test_every_group_says_what_it_does(prognos) -> None:  # type: ignore[no-untyped-def]
+    r = prognos("data", "--help")
+    assert "Download NASA's C-MAPSS" in r.out and "fetch" in r.out

@@ -1,4 +1,5 @@
-// Alerts: filter by status / severity / engine; acknowledge and resolve (operator keys).
+// Alerts: filter by status / severity / kind / engine (the API's own filters); acknowledge and resolve
+// (operator keys).
 import { alertTable, alertView, api, bindAlertActions, listOf, poll, requireKey } from "./common.js";
 
 const listEl = document.getElementById("alerts-list");
@@ -6,6 +7,7 @@ const msgEl = document.getElementById("alerts-msg");
 const summaryEl = document.getElementById("alerts-summary");
 const statusSel = document.getElementById("a-status");
 const sevSel = document.getElementById("a-severity");
+const kindSel = document.getElementById("a-kind");
 const engineIn = document.getElementById("a-engine");
 let lastKey = "";
 
@@ -13,6 +15,7 @@ function restore() {
   const p = new URLSearchParams(location.search);
   if (p.get("status") !== null) statusSel.value = p.get("status");
   if (p.get("severity") !== null) sevSel.value = p.get("severity");
+  if (p.get("kind") !== null) kindSel.value = p.get("kind");
   engineIn.value = p.get("engine_id") || "";
 }
 
@@ -20,6 +23,7 @@ function save() {
   const p = new URLSearchParams();
   if (statusSel.value !== "active") p.set("status", statusSel.value);
   if (sevSel.value) p.set("severity", sevSel.value);
+  if (kindSel.value) p.set("kind", kindSel.value);
   if (engineIn.value.trim()) p.set("engine_id", engineIn.value.trim());
   const s = p.toString();
   history.replaceState(null, "", s ? "?" + s : location.pathname);
@@ -30,6 +34,7 @@ async function load() {
   // "active" = open or acknowledged (the API takes a comma-separated list).
   if (statusSel.value) p.set("status", statusSel.value === "active" ? "open,acknowledged" : statusSel.value);
   if (sevSel.value) p.set("severity", sevSel.value);
+  if (kindSel.value) p.set("kind", kindSel.value);
   if (engineIn.value.trim()) p.set("engine_id", engineIn.value.trim());
   p.set("limit", "1000");
   const data = await api("/api/v1/alerts?" + p);
@@ -50,7 +55,7 @@ if (requireKey()) {
   const p = poll(load);
   document.getElementById("alert-filters").addEventListener("submit", (ev) => ev.preventDefault());
   let typing = null;
-  for (const el of [statusSel, sevSel, engineIn]) {
+  for (const el of [statusSel, sevSel, kindSel, engineIn]) {
     el.addEventListener(el === engineIn ? "input" : "change", () => {
       save();
       // One request once typing pauses, not one per keystroke.

@@ -185,9 +185,11 @@ export function poll(fn) {
   const live = document.getElementById("live");
   let timer = null;
   let running = false;
+  let stopped = false; // stop(): the page has nothing left to poll for (e.g. its engine does not exist)
   let again = false; // a refresh asked for while a poll was in flight (e.g. right after a button)
   async function tick() {
     clearTimeout(timer);
+    if (stopped) return;
     if (running) {
       again = true;
       return;
@@ -196,7 +198,7 @@ export function poll(fn) {
     try {
       await fn();
       showBanner("");
-      if (live) {
+      if (live && !stopped) {
         live.textContent = "live · " + new Date().toLocaleTimeString();
         live.classList.remove("live-error");
       }
@@ -212,7 +214,7 @@ export function poll(fn) {
       if (again) {
         again = false;
         tick();
-      } else if (!document.hidden) {
+      } else if (!document.hidden && !stopped) {
         timer = setTimeout(tick, config.pollMs);
       }
     }
@@ -222,7 +224,35 @@ export function poll(fn) {
     else clearTimeout(timer);
   });
   tick();
-  return { refresh: tick };
+  return {
+    refresh: tick,
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+      if (live) live.textContent = "stopped";
+    },
+  };
+}
+
+/**
+ * A data table whose cells carry their column's header as ``data-label``, so at phone width (one
+ * card per row, app.css) every value keeps its name. The first cell of a row is its header cell.
+ */
+export function labelledTable(caption, head, rows, { numeric = () => true } = {}) {
+  if (!rows.length) return "";
+  const cell = (c, i) => (i
+    ? `<td${numeric(i) ? ' class="num"' : ""} data-label="${esc(head[i])}">${esc(c)}</td>`
+    : `<th scope="row" data-label="${esc(head[0])}">${esc(c)}</th>`);
+  return `<div class="table-wrap"><table class="data"><caption class="visually-hidden">${esc(caption)}</caption>
+    <thead><tr>${head.map((h, i) => `<th scope="col"${i && numeric(i) ? ' class="num"' : ""}>${esc(h)}</th>`).join("")}</tr></thead>
+    <tbody>${rows.map((r) => `<tr>${r.map(cell).join("")}</tr>`).join("")}</tbody></table></div>`;
+}
+
+/** A PHM08 score with its context: it sums a penalty per prediction, so it grows with their number. */
+export function scoreText(score, n) {
+  if (score === null || score === undefined || Number.isNaN(Number(score))) return "–";
+  const total = Math.abs(score) >= 1000 ? Math.round(score).toLocaleString("en-US") : fmt(score, 1);
+  return n ? `${total} (${fmt(score / n, 2)} per prediction)` : total;
 }
 
 /** One alert, whatever field names the API uses for its times. */
@@ -240,6 +270,12 @@ export function alertView(a) {
     changed: pick(a, "resolved_at", "acknowledged_at", "updated_at"),
   };
 }
+
+/** Alert kinds in words (the API's filter values are the keys). */
+export const KIND_LABEL = {
+  rul_low: "RUL low", stuck_sensor: "stuck sensor", missing_cycles: "missing cycles", out_of_range: "out of range",
+  missing_sensor: "missing sensor", drift: "model input drift",
+};
 
 /** The alert table's HTML; buttons carry data-action and data-id for ``bindAlertActions``. */
 export function alertTable(alerts, { showEngine = true } = {}) {
@@ -260,7 +296,7 @@ export function alertTable(alerts, { showEngine = true } = {}) {
       ${showEngine ? `<td data-label="Engine">${a.model !== null
         ? `<a href="/ui/models" title="an alert on the model version">model ${esc(a.model)}</a>`
         : `<a href="/ui/engines/${encodeURIComponent(a.engine)}">${esc(a.engine)}</a>`}</td>` : ""}
-      <td data-label="Kind"><div>${esc(a.kind)}${a.message ? `<div class="sub">${esc(a.message)}</div>` : ""}</div></td>
+      <td data-label="Kind"><div>${esc(KIND_LABEL[a.kind] ?? a.kind)}${a.message ? `<div class="sub">${esc(a.message)}</div>` : ""}</div></td>
       <td data-label="Severity"><span class="sev sev-${esc(a.severity)}">${esc(a.severity)}</span></td>
       <td data-label="Status" class="alert-status">${esc(a.status)}</td>
       <td data-label="Opened"><time datetime="${esc(isoOf(a.opened))}" title="${esc(isoOf(a.opened))}">${esc(ago(a.opened))}</time></td>

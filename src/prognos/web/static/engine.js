@@ -2,7 +2,8 @@
 // the engine's alerts (acknowledge / resolve) and small multiples of its sensor trends.
 import { lineChart } from "./charts.js";
 import {
-  ago, alertTable, api, badge, bindAlertActions, config, engineView, esc, fmt, isoOf, listOf, pick, poll, requireKey,
+  ago, alertTable, api, ApiError, badge, bindAlertActions, config, engineView, esc, fmt, isoOf, listOf, pick, poll,
+  requireKey,
 } from "./common.js";
 
 const engineId = document.body.dataset.engineId;
@@ -107,9 +108,28 @@ function renderAlerts(alerts) {
   alertsEl.innerHTML = alertTable(alerts, { showEngine: false });
 }
 
+/** No such engine: say so instead of an empty skeleton, and stop asking (it would be 404 every poll). */
+function notFound() {
+  document.getElementById("engine-status").remove();
+  for (const id of ["engine-facts", "engine-sections"]) document.getElementById(id).hidden = true;
+  const msg = document.getElementById("engine-missing");
+  msg.hidden = false;
+  msg.focus();
+}
+
 async function load() {
-  const [engine, preds, readings, alerts] = await Promise.all([
-    api(`/api/v1/engines/${enc}`),
+  let engine;
+  try {
+    engine = await api(`/api/v1/engines/${enc}`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) {
+      notFound();
+      polling.stop();
+      return;
+    }
+    throw err;
+  }
+  const [preds, readings, alerts] = await Promise.all([
     loadPredictions(),
     loadReadings(),
     api(`/api/v1/alerts?engine_id=${enc}`),
@@ -252,7 +272,8 @@ window.addEventListener("resize", () => {
   }, 150);
 });
 
+let polling = null;
 if (requireKey()) {
-  const p = poll(load);
-  bindAlertActions(alertsEl, alertsMsg, () => p.refresh());
+  polling = poll(load);
+  bindAlertActions(alertsEl, alertsMsg, () => polling.refresh());
 }

@@ -10,6 +10,7 @@ import { ago, api, badge, engineView, esc, fmt, isoOf, listOf, parseTime, poll, 
 const table = document.getElementById("fleet-table");
 const rowsEl = document.getElementById("fleet-rows");
 const emptyEl = document.getElementById("fleet-empty");
+const noneEl = document.getElementById("fleet-none"); // the fleet has no engine at all: how to add some
 const summaryEl = document.getElementById("fleet-summary");
 const form = document.getElementById("fleet-filters");
 const q = document.getElementById("q");
@@ -142,6 +143,8 @@ function render() {
   table.setAttribute("aria-rowcount", String(shown.length + 1));
   paintRows();
   emptyEl.hidden = shown.length > 0 || engines.length === 0;
+  noneEl.hidden = engines.length > 0;
+  table.hidden = engines.length === 0;
   const counts = { critical: 0, warning: 0, healthy: 0, unknown: 0 };
   for (const e of engines) counts[e.status in counts ? e.status : "unknown"] += 1;
   const summary = `<strong>${engines.length}</strong> engines · ` +
@@ -207,6 +210,7 @@ async function load() {
 }
 
 if (requireKey()) {
+  for (const el of noneEl.querySelectorAll(".origin")) el.textContent = location.origin;
   restoreFilters();
   form.addEventListener("submit", (ev) => ev.preventDefault());
   for (const el of [q, statusSel, sortSel]) {

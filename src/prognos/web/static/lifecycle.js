@@ -1,23 +1,17 @@
 // Models page, lifecycle part: live performance against recorded failures (GET /api/v1/models/performance),
 // the shadow canary (its candidate, agreement with production, realised errors) and input drift
 // (GET /api/v1/models/drift). Loaded beside models.js by the models template.
-import { api, apiKey, esc, fmt, poll } from "./common.js";
+import { api, apiKey, esc, fmt, labelledTable as table, poll, scoreText } from "./common.js";
 
 const el = document.getElementById("lifecycle");
 let lastKey = "";
 
-function table(caption, head, rows) {
-  if (!rows.length) return "";
-  return `<div class="table-wrap"><table class="data metrics"><caption class="visually-hidden">${esc(caption)}</caption>
-    <thead><tr>${head.map((h, i) => `<th scope="col"${i ? ' class="num"' : ""}>${esc(h)}</th>`).join("")}</tr></thead>
-    <tbody>${rows.map((r) => `<tr>${r.map((c, i) => (i ? `<td class="num">${esc(c)}</td>` : `<th scope="row">${esc(c)}</th>`)).join("")}</tr>`).join("")}</tbody></table></div>`;
-}
-
 function errorsRow(label, e) {
-  return e ? [label, e.n, fmt(e.rmse, 2), fmt(e.score, 1), fmt(e.mean_error, 2), fmt(e.rmse_uncapped, 2)] : [label, 0, "-", "-", "-", "-"];
+  return e ? [label, e.n, fmt(e.rmse, 2), scoreText(e.score, e.n), fmt(e.mean_error, 2), fmt(e.rmse_uncapped, 2)]
+    : [label, 0, "-", "-", "-", "-"];
 }
 
-const ERR_HEAD = ["model version", "predictions", "RMSE (cycles)", "PHM08 score", "mean error (cycles)", "RMSE, uncapped truth"];
+const ERR_HEAD = ["model version", "predictions", "RMSE (cycles)", "PHM08 score (total)", "mean error (cycles)", "RMSE, uncapped truth"];
 
 function performance(perf) {
   const rows = (perf.versions || []).map((v) => errorsRow(v.model_version, v));

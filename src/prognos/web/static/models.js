@@ -1,17 +1,26 @@
 // Models: the bundle the server has loaded (GET /api/v1/models -> {bundle, manifest}), its
 // training facts and validation metrics.
-import { alertTable, api, bindAlertActions, esc, listOf, pick, poll, requireKey } from "./common.js";
+import { alertTable, api, bindAlertActions, esc, listOf, pick, poll, requireKey, scoreText } from "./common.js";
 
 const el = document.getElementById("models");
 const alertsEl = document.getElementById("model-alerts");
 let lastKey = "";
 
+// Every metric a bundle records, in words; a key not listed here is still shown in words, never raw.
 const METRIC_LABEL = {
-  rmse: "RMSE (cycles)", mae: "MAE (cycles)", score: "PHM08 score", coverage: "interval coverage",
+  rmse: "RMSE (cycles)", mae: "MAE (cycles)", score: "PHM08 score (total)", coverage: "interval coverage",
   mean_interval_width: "mean interval width (cycles)", n_engines: "engines validated",
   n_windows: "windows validated (one prediction each)",
-  rmse_uncapped: "RMSE, uncapped truth (cycles)", score_uncapped: "PHM08 score, uncapped truth",
+  rmse_uncapped: "RMSE, uncapped truth (cycles)", score_uncapped: "PHM08 score, uncapped truth (total)",
+  coverage_uncapped: "interval coverage, uncapped truth",
+  rmse_before_age_correction: "RMSE without the age correction (cycles)",
+  confidence_level: "nominal interval coverage",
 };
+const SERVED = { student: "one distilled network (student)", ensemble: "the ensemble" };
+
+function label(key) {
+  return METRIC_LABEL[key] || key.replace(/_/g, " ");
+}
 
 function value(v) {
   if (typeof v === "number") {
@@ -28,10 +37,11 @@ function facts(m) {
   const cal = m.calibration || {};
   const rows = [
     ["Version", m.version], ["Dataset", m.dataset], ["Created", m.created_at],
-    ["Network", model.name ?? model.type], ["Ensemble members", model.members],
+    ["Network", model.name ?? model.type], ["Served", SERVED[model.served] ?? model.served],
+    ["Ensemble members", model.members],
     ["Window (cycles)", m.window], ["RUL cap (cycles)", m.rul_cap],
     ["Interval", cal.level !== undefined ? `${Math.round(cal.level * 100)} % — ${cal.method ?? ""}` : undefined],
-    ["Training time (s)", m.training_seconds], ["Sensors used", m.input_fields], ["Bundle", m.bundle],
+    ["Training time (s)", m.training_seconds], ["Sensors used", m.input_fields],
   ];
   return rows.filter(([, v]) => v !== undefined && v !== null && v !== "")
     .map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(value(v))}</dd></div>`).join("");
@@ -42,8 +52,12 @@ function card(m) {
   // Bundles trained before engines and windows were counted apart stored the window count as
   // n_engines (11416 "engines" for 60): show such a count once, as windows.
   const mislabelled = metrics.n_windows !== undefined && metrics.n_engines === metrics.n_windows;
+  // The PHM08 score sums a penalty per prediction: shown with its mean per prediction, so a score over
+  // thousands of training windows is not read against a benchmark over 100 test engines.
+  const n = metrics.n_windows ?? metrics.n_engines;
+  const shown = (k, v) => (k.startsWith("score") ? scoreText(v, n) : value(v));
   const rows = Object.entries(metrics).filter(([k, v]) => typeof v === "number" && !(mislabelled && k === "n_engines"))
-    .map(([k, v]) => `<tr><th scope="row">${esc(METRIC_LABEL[k] || k)}</th><td class="num">${esc(value(v))}</td></tr>`);
+    .map(([k, v]) => `<tr><th scope="row">${esc(label(k))}</th><td class="num">${esc(shown(k, v))}</td></tr>`);
   const note = typeof metrics.note === "string" ? `<p class="muted">${esc(metrics.note)}</p>` : "";
   return `<section class="card" aria-labelledby="model-title"><h2 id="model-title">Loaded model
     <span class="badge badge-healthy">serving</span></h2>
@@ -92,7 +106,7 @@ async function load() {
   const data = await api("/api/v1/models");
   let models = listOf(data, "models");
   if (!models.length && data && typeof data === "object") {
-    models = [data.manifest ? { ...data.manifest, bundle: data.bundle } : data];
+    models = [data.manifest ?? data];  // data.bundle is only the folder's name: the version says which
   }
   const key = JSON.stringify(models);
   if (key === lastKey) return;

@@ -63,6 +63,8 @@ async function load() {
   }
   tableEl.hidden = !items.length;
   emptyEl.hidden = items.length > 0;
+  emptyEl.innerHTML = plan.engines_considered ? "No engine reaches the critical threshold within the horizon."
+    : 'No engines yet: the <a href="/ui/fleet">Fleet page</a> says how to send readings.';
   const unscored = plan.engines_unscored ? ` · ${plan.engines_unscored} without a prediction` : "";
   const summary = `${items.length} of ${plan.engines_considered} engines due within ${plan.horizon} cycles${unscored}`;
   if (summaryEl.textContent !== summary) summaryEl.textContent = summary;
