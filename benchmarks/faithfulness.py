@@ -1,6 +1,6 @@
 """Are the explanations faithful? Deletion/insertion curves and a weight-randomisation check.
 
-    .venv/bin/python benchmarks/faithfulness.py BUNDLE --data DIR [--every 25] [--max-windows 400]
+    .venv/bin/python benchmarks/faithfulness.py BUNDLE --data DIR [--every 25] [--max-windows 400] [--steps 1 2 4 16]
 
 Windows: the bundle's held-out training engines when it has some (validation), else the inputs of
 ``test_<dataset>.txt`` (the RUL file is never read: no attribution, ranking or curve uses a truth);
@@ -15,10 +15,15 @@ For each ranking of the channels (by |attribution|, largest first):
   |f(x) - f(inserted)| over k: lower is better;
 * ``top-3 deletion``: |RUL change| with the 3 top channels removed.
 
-Rankings: the served occlusion, Shapley permutation sampling (1 and 2 antithetic pairs), the
-per-channel variance over the window (a simple model-free baseline) and random orders (10 per
-window). The sanity check randomises the network's weights (every float initializer of the ONNX
-file redrawn from a normal of the same mean and standard deviation, with the onnx package: no torch)
+Rankings: the served occlusion, Shapley permutation sampling (1 and 2 antithetic pairs), with
+``--steps`` integrated gradients (midpoint rule, as served) and gradient x input through gradient
+graphs, the per-channel variance over the window (a simple model-free baseline) and random orders
+(10 per window). Each ranking is also compared with occlusion window by window (mean difference and
+its paired standard error: what "within noise" means here), and each attribution's completeness
+residual |f(x) - baseline_rul - sum of attributions| is printed.
+
+The sanity check randomises the network's weights (every float initializer of the ONNX file redrawn
+from a normal of the same mean and standard deviation, with the onnx package: no torch)
 and reports the rank correlation between |attributions| of the trained and the randomised network:
 near 1 would mean the explanation does not depend on what the model learned. Global importance per
 channel (mean |occlusion contribution| over the windows) is printed last. Needs the ``onnx`` package
@@ -114,53 +119,36 @@ def network_copy(model_path: Path, out: Path, seed: int | None) -> Path:
     return out
 
 
-def gradient_attributions(p: Predictor, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Gradient x input and integrated gradients (4 midpoint steps from the baseline), per channel
-    (summed over the window), from the bundle's network rebuilt in torch from its ONNX weights (the
-    served student only). Also prints torch's one-thread cost of a gradient against a forward pass."""
-    import onnx
-    import torch
-    from onnx import numpy_helper
+def gradient_attributions(p: Predictor, x: np.ndarray, steps: list[int], tmp: Path
+                          ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Integrated gradients with each number of ``steps`` (midpoints, as served) and gradient x input,
+    through the bundle's gradient graphs (benchmarks/gradient_graphs.py: rebuilt from the ONNX weights
+    for bundles without one). Returns per-channel attributions and, per method, each window's
+    completeness residual |f(x) - baseline - sum of attributions| (cycles)."""
+    import sys
 
-    from prognos.training.networks import Ensemble, build_network
+    sys.path.insert(0, str(Path(__file__).parent))
+    from gradient_graphs import gradient_runtimes
 
-    torch.set_num_threads(1)
-    m = p.bundle.manifest.model
-    net = Ensemble([build_network(m["name"], p.pipeline.n_features, p.window, **(m.get("params") or {}))],
-                   p.pipeline.rul_cap).eval()
-    weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy())
-               for i in onnx.load(str(p.bundle.model_path)).graph.initializer}
-    net.load_state_dict({k: weights[k] for k in net.state_dict()})
-    xt = torch.from_numpy(x)
-    with torch.no_grad():
-        gap = float((net(xt).numpy() - p.predict_windows(x)).__abs__().max())
-    print(f"torch rebuild of the ONNX network: max |difference| {gap:.2g} cycles")
-
-    def grad(z: torch.Tensor) -> torch.Tensor:
-        z = z.clone().requires_grad_(True)
-        (g,) = torch.autograd.grad(net(z).sum(), z)
-        return g
-
-    gxi = (grad(xt) * xt).sum(1).numpy()
-    ig = sum(grad(xt * a) for a in (0.125, 0.375, 0.625, 0.875)) / 4
-    one = xt[:1]
-    with torch.no_grad():
-        fwd = _timed_torch(lambda: net(one))
-    back = _timed_torch(lambda: grad(one))
-    print(f"torch, one thread, one window: forward {fwd:.3f} ms, gradient (forward + backward) {back:.3f} ms "
-          f"({back / fwd:.1f}x the forward)")
-    return {"gradient x input": gxi, "integrated gradients, 4 steps": (ig * xt).sum(1).numpy()}
+    runtimes = gradient_runtimes(p, sorted({1, *steps}), tmp)
+    fields, w = list(p.pipeline.sensors_ or []), p.window
+    fx, base = p.predict_windows(x), baseline_rul(p.predict_windows, w, len(fields))
+    out, residual = {}, {}
+    for k in steps:
+        ex = Explainer(fields, w, base, "integrated_gradients", spans=0, gradient=runtimes[k].gradient, steps=k)
+        a = np.stack([ex.integrated(xi).sum(0) for xi in x])
+        out[f"integrated gradients, {k} step{'s' * (k > 1)}"] = a
+        residual[f"integrated gradients, {k} step{'s' * (k > 1)}"] = np.abs(fx - base - a.sum(1))
+    gxi = np.stack([(runtimes[1].gradient(xi[None])[1][0] * xi).sum(0) for xi in x])
+    out["gradient x input"] = gxi
+    residual["gradient x input"] = np.abs(fx - base - gxi.sum(1))
+    return out, residual
 
 
-def _timed_torch(run) -> float:  # type: ignore[no-untyped-def]
-    for _ in range(20):
-        run()
-    ts = []
-    for _ in range(200):
-        t = time.perf_counter()
-        run()
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts)) * 1e3
+def _paired(a: np.ndarray, b: np.ndarray) -> str:
+    """Mean of a - b over windows with its paired standard error (cycles)."""
+    d = a - b
+    return f"{d.mean():+.2f} ± {d.std(ddof=1) / np.sqrt(len(d)):.2f}"
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -177,8 +165,9 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=25, help="one window every this many cycles per engine")
     ap.add_argument("--max-windows", type=int, default=400)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--gradients", action="store_true",
-                    help="add gradient x input and integrated gradients (torch: the train extra)")
+    ap.add_argument("--steps", type=int, nargs="*", default=[],
+                    help="add integrated gradients with these path points and gradient x input, through gradient "
+                         "graphs (torch for bundles without one: the train extra)")
     args = ap.parse_args()
     started = time.perf_counter()
     p = Predictor.from_path(args.bundle)
@@ -192,8 +181,11 @@ def main() -> None:
         "shapley, 2 antithetic pairs": Explainer(fields, w, base, "shapley", spans=0, pairs=2),
     }
     attr = {name: attributions(ex, model, x) for name, ex in methods.items()}
-    if args.gradients:
-        attr.update(gradient_attributions(p, x))
+    residual: dict[str, np.ndarray] = {}
+    if args.steps:
+        with tempfile.TemporaryDirectory() as tmp:
+            grads, residual = gradient_attributions(p, x, args.steps, Path(tmp))
+        attr.update(grads)
     orders = {name: np.argsort(-np.abs(a), axis=1, kind="stable") for name, a in attr.items()}
     orders["per-channel variance in the window"] = np.argsort(-x.var(axis=1), axis=1, kind="stable")
     rng = np.random.default_rng(args.seed)
@@ -203,6 +195,7 @@ def main() -> None:
     fx = model(x)
     print(f"{p.version}: {what}; {len(fields)} channels; baseline RUL {base:.1f} cycles; "
           f"mean |f(x) - baseline| {np.abs(fx - base).mean():.1f} cycles")
+    occ_rows = rows["occlusion (served)"]
     print("| ranking | deletion: area over the curve, mean |ΔRUL| (cycles, higher is better) | "
           "insertion: mean distance to f(x) (cycles, lower is better) | top-3 deletion |ΔRUL| (cycles) | "
           "windows where top-3 deletion beats the mean random top-3 |")
@@ -218,6 +211,18 @@ def main() -> None:
         print(f"| {name} | " + " | ".join(f"{curve[:, k - 1].mean():.2f}" for k in ks) + " |")
     occ = attr["occlusion (served)"]
     occ_ex = methods["occlusion (served)"]
+    print("\nAgainst occlusion, per window (mean difference ± its paired standard error, cycles):")
+    print("| ranking | deletion area | insertion distance | top-3 deletion | top-1 deletion |\n|---|---|---|---|---|")
+    for name, (d, ins, top3, curve) in rows.items():
+        if name != "occlusion (served)":
+            print(f"| {name} | {_paired(d, occ_rows[0])} | {_paired(ins, occ_rows[1])} | "
+                  f"{_paired(top3, occ_rows[2])} | {_paired(curve[:, 0], occ_rows[3][:, 0])} |")
+    if residual:
+        print("\nCompleteness: |f(x) - baseline_rul - sum of attributions| (cycles), median / mean / 90th percentile")
+        print("| method | residual |\n|---|---|")
+        occ_res = np.abs(fx - base - attr["occlusion (served)"].sum(1))
+        for name, r in {"occlusion (served; its interaction)": occ_res, **residual}.items():
+            print(f"| {name} | {np.median(r):.2f} / {r.mean():.2f} / {np.percentile(r, 90):.2f} |")
     print("\nAdditivity of occlusion: mean |interaction| "
           f"{np.abs(fx - base - occ.sum(1)).mean():.2f} cycles vs mean |model_rul - baseline_rul| "
           f"{np.abs(fx - base).mean():.2f}; Shapley (1 pair): max |sum - (f(x) - baseline)| "

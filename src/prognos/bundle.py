@@ -32,11 +32,14 @@ from prognos.errors import BundleError
 from prognos.features.pipeline import FeaturePipeline
 from prognos.intervals import IntervalCalibration
 
-__all__ = ["BUNDLE_FORMAT", "Bundle", "Manifest", "read_bundle", "sha256_file", "write_bundle"]
+__all__ = ["BUNDLE_FORMAT", "GRADIENT_FILE", "Bundle", "Manifest", "read_bundle", "sha256_file", "write_bundle"]
 
 BUNDLE_FORMAT = "prognos.bundle/1"
 MODEL_FILE = "model.onnx"
 PREPROCESSING_FILE = "preprocessing.json"
+#: The served network's input-gradient graph (optional: bundles written before it, or of networks it
+#: cannot be built for, explain by occlusion).
+GRADIENT_FILE = "explain.onnx"
 MANIFEST_FILE = "bundle.json"
 
 
@@ -93,17 +96,22 @@ class Bundle:
         return self.path / MODEL_FILE
 
     @property
+    def gradient_path(self) -> Path | None:
+        return self.path / GRADIENT_FILE if GRADIENT_FILE in self.manifest.files else None
+
+    @property
     def version(self) -> str:
         return self.manifest.version
 
 
 def write_bundle(
     out: Path, *, onnx_path: Path, pipeline: FeaturePipeline, calibration: IntervalCalibration,
-    correction: AgeCorrection | None = None, extra_files: dict[str, str] | None = None, **fields: Any
+    correction: AgeCorrection | None = None, extra_files: dict[str, str | bytes] | None = None, **fields: Any
 ) -> Bundle:
     """Write a bundle atomically (a temp dir renamed into place). An existing bundle at ``out`` is
-    replaced; any other non-empty directory is refused. ``extra_files`` (name -> text, e.g. the drift
-    reference profile ``reference.json``) are written beside the model and listed and hashed in ``files``."""
+    replaced; any other non-empty directory is refused. ``extra_files`` (name -> text or bytes, e.g. the
+    drift reference profile ``reference.json``, the gradient graph ``explain.onnx``) are written beside
+    the model and listed and hashed in ``files``."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_FILE).exists())):
         raise BundleError(f"{out}: exists and is not a prognos bundle; refusing to overwrite")
@@ -116,7 +124,10 @@ def write_bundle(
         for name, text in extra.items():
             if name in (MODEL_FILE, PREPROCESSING_FILE, MANIFEST_FILE) or Path(name).name != name:
                 raise BundleError(f"extra bundle file {name!r}: must be a plain file name other than the core files")
-            (tmp / name).write_text(text)
+            if isinstance(text, bytes):
+                (tmp / name).write_bytes(text)
+            else:
+                (tmp / name).write_text(text)
         files = {name: sha256_file(tmp / name) for name in (MODEL_FILE, PREPROCESSING_FILE, *extra)}
         created = datetime.now(UTC).replace(microsecond=0)
         model_name = str(fields["model"]["name"]).replace("+", "-")

@@ -8,7 +8,7 @@ receives a :class:`Settings` instance. Every field can be set from the environme
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     batch_max_size: int = Field(default=256, ge=1, description="windows per model call")
     batch_max_wait_ms: float = Field(default=2.0, ge=0, description="longest a request waits for a batch")
     cache_size: int = Field(default=4096, ge=0, description="cached predictions (0 disables)")
+    explain_method: Literal["occlusion", "integrated_gradients"] = Field(
+        default="occlusion", description="how explain=true attributes the RUL: occlusion (chosen by the faithfulness "
+        "table of docs/model-card.md) or integrated_gradients (bundles with a gradient graph; others fall back to "
+        "occlusion)")
     cache_ttl_s: float = Field(default=300.0, gt=0)
     # The one status rule (prognos.status): these judge the interval's LOWER bound, for /predict,
     # the fleet's engine status and its rul_low alerts alike.

@@ -25,6 +25,14 @@ of channel Shapley values, the same baseline. Each permutation adds channels to 
 one; the marginal changes along a permutation sum exactly to ``model_rul - baseline_rul``, so the
 interaction term is 0. ``pairs`` permutation pairs cost ``2 * pairs * (n_channels - 1)`` windows.
 
+**Method — integrated_gradients** (needs the bundle's gradient graph ``explain.onnx``, written at
+training time; the same baseline): attribution ``(x - 0) * mean_k grad f(alpha_k x)`` over the
+midpoints ``alpha_k = (k + 1/2) / steps`` of the straight path from the baseline to ``x``, all
+``steps`` points in ONE call of the gradient graph. Channel ``c``'s contribution is the sum over the
+window's cycles of its attributions, span ``s``'s the sum over its cycles and channels (from the same
+gradients). Completeness: ``model_rul - baseline_rul = sum(contributions) + residual``; the residual
+is the path integral's discretisation error (0 as steps grow), reported as ``interaction``.
+
 This module is numpy only and imports nothing above the serving layer's predictor.
 """
 
@@ -39,11 +47,11 @@ import numpy as np
 
 from prognos.data.schema import CHANNELS, Channel
 
-__all__ = ["BASELINE", "METHODS", "SINCE_SHARE", "ChannelContribution", "Explainer", "Explanation", "Method",
-           "SpanContribution", "baseline_rul", "global_importance"]
+__all__ = ["BASELINE", "METHODS", "SINCE_SHARE", "ChannelContribution", "Explainer", "Explanation", "GradientCall",
+           "Method", "SpanContribution", "baseline_rul", "global_importance"]
 
-Method = Literal["occlusion", "shapley"]
-METHODS: tuple[Method, ...] = ("occlusion", "shapley")
+Method = Literal["occlusion", "shapley", "integrated_gradients"]
+METHODS: tuple[Method, ...] = ("occlusion", "shapley", "integrated_gradients")
 
 BASELINE = ("every channel at its per-regime training mean (0 in the model's scaled input space) over the "
             "whole window")
@@ -52,6 +60,9 @@ _RELATION = {
                  "the age correction",
     "shapley": "model_rul = baseline_rul + sum(contributions) (interaction is 0 by construction); predicted_rul "
                "is model_rul after the age correction",
+    "integrated_gradients": "model_rul = baseline_rul + sum(contributions) + interaction, where interaction is "
+                            "the integration's discretisation residual (completeness); predicted_rul is model_rul "
+                            "after the age correction",
 }
 
 #: Share of the time spans' summed contribution that the newest spans must carry to say "since when".
@@ -59,6 +70,9 @@ SINCE_SHARE = 0.8
 
 #: (batch, window, n_channels) float32 -> (batch,) RUL in cycles: the predictor's model call.
 ModelCall = Callable[[np.ndarray], np.ndarray]
+#: (steps, window, n_channels) float32 -> ((steps,) RUL, (steps, window, n_channels) d RUL / d window):
+#: the gradient graph's call (:class:`prognos.serving.runtime.GradientRuntime`).
+GradientCall = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -148,13 +162,18 @@ class Explainer:
 
     ``fields`` name the model's input channels in order (the pipeline's sensors); ``baseline_rul``
     is the network's RUL on the baseline window (:func:`baseline_rul`); ``spans`` how many equal runs
-    of cycles the window is cut into (0: none); ``pairs`` the Shapley permutation pairs.
+    of cycles the window is cut into (0: none); ``pairs`` the Shapley permutation pairs; ``gradient``
+    the gradient graph's call and ``steps`` its fixed batch (integrated gradients only).
     """
 
     def __init__(self, fields: Sequence[str], window: int, baseline_rul: float, method: Method = "occlusion",
-                 spans: int = 4, pairs: int = 1, seed: int = 0) -> None:
+                 spans: int = 4, pairs: int = 1, seed: int = 0, gradient: GradientCall | None = None,
+                 steps: int = 0) -> None:
         if method not in METHODS:
             raise ValueError(f"explanation method {method!r}: expected one of {', '.join(METHODS)}")
+        if method == "integrated_gradients" and (gradient is None or steps < 1):
+            raise ValueError("integrated_gradients needs the gradient graph and its steps")
+        self.gradient, self.alphas = gradient, ((np.arange(max(steps, 0)) + 0.5) / max(steps, 1))[:, None, None]
         self.fields = tuple(fields)
         self.window, self.method, self.baseline_rul = window, method, float(baseline_rul)
         self.n = len(self.fields)
@@ -170,6 +189,8 @@ class Explainer:
         """Model inputs one explanation adds to the model call (besides the window itself)."""
         if self.method == "shapley":
             return len(self.permutations) * max(self.n - 1, 0) + len(self.span_rows)
+        if self.method == "integrated_gradients":
+            return 0  # the gradient graph's own call carries the explanation
         return self.n + len(self.span_rows)
 
     def perturbed(self, x: np.ndarray) -> np.ndarray:
@@ -177,6 +198,8 @@ class Explainer:
         (windows_per_explanation, window, n_channels) float32."""
         x = np.asarray(x, np.float32)
         out = []
+        if self.method == "integrated_gradients":
+            return np.zeros((0, self.window, self.n), np.float32)
         if self.method == "shapley":
             for perm in self.permutations:
                 on = np.zeros(self.n, np.float32)
@@ -222,6 +245,8 @@ class Explainer:
         per = self.windows_per_explanation
         rul, rest = y[: len(x)], y[len(x):]
         cycles = list(last_cycles) if last_cycles is not None else [None] * len(x)
+        if self.method == "integrated_gradients":
+            return [self._explanation(float(rul[i]), None, cycles[i], x[i]) for i in range(len(x))]
         return [self._explanation(float(rul[i]), rest[i * per:(i + 1) * per], cycles[i]) for i in range(len(x))]
 
     def explain_windows(self, model: ModelCall, x: np.ndarray, last_cycles: Sequence[int | None] | None = None
@@ -229,8 +254,23 @@ class Explainer:
         """Explain every window of ``x`` with ONE model call."""
         return self.read(x, model(self.batch(x)), last_cycles)
 
-    def _explanation(self, model_rul: float, y: np.ndarray, last_cycle: int | None) -> Explanation:
-        phi, span = self.attribute(model_rul, y)
+    def integrated(self, x: np.ndarray) -> np.ndarray:
+        """Integrated-gradients attributions of window ``x`` (window, n_channels), cycles per cell:
+        one call of the gradient graph on the path's midpoints."""
+        assert self.gradient is not None
+        x = np.asarray(x, np.float64)
+        _, grad = self.gradient((self.alphas * x[None]).astype(np.float32))
+        attr: np.ndarray = grad.mean(0) * x
+        return attr
+
+    def _explanation(self, model_rul: float, y: np.ndarray | None, last_cycle: int | None,
+                     x: np.ndarray | None = None) -> Explanation:
+        if x is not None:
+            cells = self.integrated(x)
+            phi, span = cells.sum(0), np.array([cells[a:b].sum() for a, b in self.span_rows])
+        else:
+            assert y is not None
+            phi, span = self.attribute(model_rul, y)
         order = np.argsort(-np.abs(phi), kind="stable")
         contributions = tuple(ChannelContribution(self.fields[i], CHANNELS.get(self.fields[i], Channel(
             self.fields[i], "")), float(phi[i])) for i in order)

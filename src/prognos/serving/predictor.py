@@ -19,8 +19,8 @@ import numpy as np
 from prognos.bundle import Bundle, read_bundle
 from prognos.data.cmapss import Readings
 from prognos.data.validation import ReadingSpec, ValidSequence, check_values, validate_sequence
-from prognos.serving.explain import Explainer, baseline_rul
-from prognos.serving.runtime import InferenceRuntime, OnnxRuntime
+from prognos.serving.explain import Explainer, Method, baseline_rul
+from prognos.serving.runtime import GradientRuntime, InferenceRuntime, OnnxRuntime
 
 __all__ = ["SMOOTHING_WARMUP_READINGS", "Calibrated", "Prediction", "Predictor", "Strata", "history_readings"]
 
@@ -88,8 +88,10 @@ class Predictor:
     """
 
     def __init__(self, bundle: Bundle, runtime: InferenceRuntime | None = None, *, max_readings: int = 500,
-                 range_overrides: dict[str, Sequence[float]] | None = None, threads: int = 1) -> None:
+                 range_overrides: dict[str, Sequence[float]] | None = None, threads: int = 1,
+                 explain_method: Method = "occlusion") -> None:
         self.bundle = bundle
+        self.explain_method, self.threads = explain_method, threads
         self.pipeline = bundle.pipeline
         self.calibration = bundle.calibration
         self.correction = bundle.correction
@@ -124,7 +126,14 @@ class Predictor:
         """Attributions of this network (:mod:`prognos.serving.explain`); the first use runs the
         baseline window through the model once."""
         n = self.pipeline.n_features
-        return Explainer(self.pipeline.sensors_ or [], self.window, baseline_rul(self.predict_windows, self.window, n))
+        base = baseline_rul(self.predict_windows, self.window, n)
+        graph = self.bundle.gradient_path
+        if self.explain_method == "integrated_gradients" and graph is not None:
+            runtime = GradientRuntime(graph, threads=self.threads)
+            return Explainer(self.pipeline.sensors_ or [], self.window, base, "integrated_gradients",
+                             gradient=runtime.gradient, steps=runtime.steps)
+        # Bundles without a gradient graph (written before it, or of a network it is not built for).
+        return Explainer(self.pipeline.sensors_ or [], self.window, base)
 
     def validate(self, readings: object, where: str = "sensor_data") -> ValidSequence:
         return validate_sequence(readings, self.spec, where)

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-__all__ = ["FakeRuntime", "InferenceRuntime", "OnnxRuntime"]
+__all__ = ["FakeRuntime", "GradientRuntime", "InferenceRuntime", "OnnxRuntime"]
 
 
 class InferenceRuntime(Protocol):
@@ -35,6 +35,19 @@ class OnnxRuntime:
     def run(self, x: np.ndarray) -> np.ndarray:
         out = self._session.run(None, {self._input: np.ascontiguousarray(x, dtype=np.float32)})[0]
         return np.asarray(out, dtype=np.float64).reshape(-1)
+
+
+class GradientRuntime(OnnxRuntime):
+    """A session of a bundle's gradient graph (``explain.onnx``): a fixed batch of ``steps`` windows ->
+    their RUL (cycles) and the gradient of each RUL with respect to its window (cycles per scaled unit)."""
+
+    def __init__(self, model_path: Path, threads: int = 1) -> None:
+        super().__init__(model_path, threads)
+        self.steps = int(self._session.get_inputs()[0].shape[0])
+
+    def gradient(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rul, grad = self._session.run(None, {self._input: np.ascontiguousarray(x, dtype=np.float32)})
+        return np.asarray(rul, np.float64).reshape(-1), np.asarray(grad, np.float64)
 
 
 class FakeRuntime:

@@ -99,7 +99,8 @@ def warm_up(predictor: Predictor, batch_sizes: Sequence[int] = (1, 32)) -> None:
 def load_predictor(path: Path, settings: Settings) -> Predictor:
     """Read and verify a bundle, open it in ONNX Runtime (one thread) and warm it up. Blocking."""
     try:
-        predictor = Predictor.from_path(Path(path), max_readings=settings.max_readings, threads=1)
+        predictor = Predictor.from_path(Path(path), max_readings=settings.max_readings, threads=1,
+                                        explain_method=settings.explain_method)
     except PrognosError:
         raise
     except Exception as exc:  # a model file ONNX Runtime cannot parse, despite a valid checksum

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from torch.nn import Module
 
-from prognos.bundle import Bundle, write_bundle
+from prognos.bundle import GRADIENT_FILE, Bundle, write_bundle
 from prognos.correction import AgeCorrection, prior_mask
 from prognos.data.cmapss import Readings, load_subset
 from prognos.errors import ConfigError, TrainingError
@@ -21,7 +21,7 @@ from prognos.features.pipeline import FeaturePipeline, Windows
 from prognos.intervals import IntervalCalibration, calibrate
 from prognos.metrics import rul_metrics
 from prognos.training.config import TrainConfig
-from prognos.training.export import export_onnx, torch_predict
+from prognos.training.export import export_onnx, gradient_graph, torch_predict
 from prognos.training.trainer import EpochReport, epoch_logger, train_ensemble
 
 __all__ = ["split_holdout", "train_bundle", "train_bundle_from_readings"]
@@ -182,14 +182,19 @@ def _write(out: Path, served: Module, fitted: _Fitted, model_info: dict[str, Any
         if diff > 1e-3:
             raise TrainingError(f"ONNX export disagrees with PyTorch by {diff:.2g} cycles")
         explanations = _global_importance(OnnxRuntime(onnx_path), pipeline, windows, held_out)
+        graph_path = Path(tmp) / GRADIENT_FILE
+        gradient = gradient_graph(served, pipeline.window, pipeline.n_features, sample[:64], graph_path)
+        extra: dict[str, str | bytes] = {REFERENCE_FILE: reference.to_json()}
+        if gradient["built"]:
+            extra[GRADIENT_FILE] = graph_path.read_bytes()
         return write_bundle(
             out, onnx_path=onnx_path, pipeline=pipeline, calibration=fitted.calibration,
             correction=fitted.correction,
-            model={**model_info, "onnx_max_abs_diff": diff},
+            model={**model_info, "onnx_max_abs_diff": diff, "gradient_graph": gradient},
             # rul_metrics counts predictions (one per window); the page shows engines and windows apart.
             validation_metrics={**fitted.validation, "n_engines": len(np.unique(windows.engine_ids)),
                                 "n_windows": len(windows)},
-            extra_files={REFERENCE_FILE: reference.to_json()}, explanations=explanations, **fields,
+            extra_files=extra, explanations=explanations, **fields,
         )
 
 

@@ -97,3 +97,32 @@ def test_distilled_student_onnx_matches_pytorch(real_windows, tmp_path):
     export_onnx(student, p.window, p.n_features, path)
     np.testing.assert_allclose(OnnxRuntime(path).run(x), torch_predict(student, x), atol=1e-4)
     np.testing.assert_allclose(OnnxRuntime(path).run(x[:1]), torch_predict(student, x[:1]), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_gradient_graph_is_torch_autograd_or_declined(name, real_windows, tmp_path):
+    from prognos.serving.runtime import GradientRuntime
+    from prognos.training.export import gradient_graph, network_from_onnx, torch_gradient
+
+    torch.manual_seed(0)
+    p, x, _ = real_windows
+    members = [build_network(name, p.n_features, p.window) for _ in range(2)]
+    for m in members:  # outputs inside (0, cap): a clipped, flat output would have a zero gradient
+        list(m.parameters())[-1].data += 0.5
+    model = Ensemble(members, cap=125.0).eval()
+    info = gradient_graph(model, p.window, p.n_features, x[:8], tmp_path / "explain.onnx")
+    if name in ("lstm", "gru"):
+        assert info == {"built": False, "reason": "recurrent layers (explained by occlusion)"}
+        assert not (tmp_path / "explain.onnx").exists()
+        return
+    assert info["built"] and info["steps"] == 2
+    runtime = GradientRuntime(tmp_path / "explain.onnx")
+    rul, grad = runtime.gradient(x[8:10])
+    t_rul, t_grad = torch_gradient(model, x[8:10])
+    assert np.abs(t_grad).max() > 1e-3 and np.all((t_rul > 0) & (t_rul < 125.0))
+    np.testing.assert_allclose(rul, t_rul, atol=1e-3)
+    np.testing.assert_allclose(grad, t_grad, atol=1e-4 * np.abs(t_grad).max())
+    # A bundle's network rebuilt from model.onnx's weights (for bundles written before the graph).
+    export_onnx(model, p.window, p.n_features, tmp_path / "model.onnx")
+    rebuilt = network_from_onnx(tmp_path / "model.onnx", name, {}, p.n_features, p.window, 125.0, members=2)
+    np.testing.assert_allclose(torch_predict(rebuilt, x[:16]), torch_predict(model, x[:16]), atol=1e-4)

@@ -46,12 +46,14 @@ class SpanContributionBody(BaseModel):
 
 
 class ExplanationBody(BaseModel):
-    method: str = Field(description="occlusion (or shapley): see the model card, section Explanations")
+    method: str = Field(description="occlusion (the default), integrated_gradients (PROGNOS_EXPLAIN_METHOD, bundles "
+                        "with a gradient graph) or shapley: see the model card, section Explanations")
     baseline: str = Field(description="what a channel is replaced with to measure its contribution")
     relation: str = Field(description="how contributions, baseline and interaction add up to the prediction")
     model_rul: float = Field(description="the network's RUL before the age correction, cycles")
     baseline_rul: float = Field(description="the network's RUL on the baseline window, cycles")
-    interaction: float = Field(description="model_rul - baseline_rul - sum(contributions), cycles")
+    interaction: float = Field(description="model_rul - baseline_rul - sum(contributions), cycles (integrated "
+                               "gradients: the integral's discretisation residual)")
     since_cycles_ago: int | None = Field(description="the newest spans carrying 80 % of the spans' sum start this "
                                          "many cycles before the last reading: since when the evidence drives the RUL")
     since_cycle: int | None = Field(description="the cycle number of since_cycles_ago, when readings carry cycles")
