@@ -163,29 +163,28 @@ class _Shape:
 
 
 def _shape(value: Any, count_colons: bool) -> _Shape:
-    """Depth, keys and (optionally) colons in strings of a decoded document: one iterative walk
-    (orjson bounds nesting at 1024 and the exact path at the recursion limit, so this terminates)."""
-    shape, stack = _Shape(), [(value, 1)]
-    while stack:
-        v, d = stack.pop()
-        t = type(v)
-        if t is dict:
-            shape.depth = max(shape.depth, d)
-            shape.keys += len(v)
-            if count_colons:
-                shape.colons += sum(k.count(":") for k in v)
-            items = v.values()
-        elif t is list:
-            shape.depth = max(shape.depth, d)
-            items = v
+    """Depth, keys and (optionally) colons in strings of a decoded document: one walk, a level of
+    nesting at a time (orjson bounds nesting at 1024 and the exact path at the recursion limit, so
+    this terminates). Each level is a few C-level passes (types, lengths, values), not a Python
+    step per value: a level without containers ends the walk."""
+    shape, level, depth = _Shape(), [value], 1
+    while level:
+        kinds = set(map(type, level))
+        if dict not in kinds and list not in kinds:
+            break
+        shape.depth = depth
+        if kinds == {dict}:
+            dicts, lists = level, []
+        elif kinds == {list}:
+            dicts, lists = [], level
         else:
-            continue
-        for x in items:
-            tx = type(x)
-            if tx is dict or tx is list:
-                stack.append((x, d + 1))
-            elif count_colons and tx is str:
-                shape.colons += x.count(":")
+            dicts, lists = [x for x in level if type(x) is dict], [x for x in level if type(x) is list]
+        shape.keys += sum(map(len, dicts))
+        level = list(chain(chain.from_iterable(map(dict.values, dicts)), chain.from_iterable(lists)))
+        if count_colons:
+            shape.colons += sum(k.count(":") for x in dicts for k in x)
+            shape.colons += sum(x.count(":") for x in level if type(x) is str)
+        depth += 1
     return shape
 
 
