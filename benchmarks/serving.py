@@ -1,6 +1,7 @@
 """Serving benchmark (run by hand, not in the test suite; a few minutes).
 
     .venv/bin/python benchmarks/serving.py [--bundle DIR] [--duration 10] [--out table.md]
+    .venv/bin/python benchmarks/serving.py compare --bundle DIR --src OLD/src --src NEW/src [--rounds 3]
 
 Prints a dated markdown table with the machine: in-process single-window latency, batch throughput
 (one ONNX thread), REST and gRPC latency and achieved throughput at fixed offered rates from a
@@ -327,7 +328,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def served(bundle: Path, bodies: list[dict[str, Any]], duration: float) -> dict[str, Any]:
+def served(bundle: Path, bodies: list[dict[str, Any]], duration: float, rates: Sequence[int] = RATES,
+           protocols: Sequence[str] = ("rest", "grpc"), src: Path | None = None) -> dict[str, Any]:
+    """``prognos serve`` under open-loop load at each of ``rates`` for each of ``protocols``;
+    ``src``: the source tree to serve from (PYTHONPATH), default the installed one."""
     import httpx
 
     http_port, grpc_port = _free_port(), _free_port()
@@ -336,6 +340,8 @@ def served(bundle: Path, bodies: list[dict[str, Any]], duration: float) -> dict[
     env.update(PROGNOS_CACHE_SIZE="0", PROGNOS_LOG_SAMPLE_RATE="0", PROGNOS_DATA_DIR=tempfile.mkdtemp(),
                # one load client on one address: measure the server, not the anonymous per-address limit
                PROGNOS_ANONYMOUS_RATE_LIMIT_PER_S="1000000", PROGNOS_ANONYMOUS_RATE_LIMIT_BURST="1000000")
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "prognos.cli", "serve", "--bundle", str(bundle),
                              "--http-port", str(http_port), "--grpc-port", str(grpc_port)],
@@ -361,7 +367,8 @@ def served(bundle: Path, bodies: list[dict[str, Any]], duration: float) -> dict[
         peak_normal = 0
         # The rates within capacity first for both protocols, the overload (500 req/s) last, so the
         # memory peak of normal operation is measured apart from the overload's.
-        plan = [(proto, port, rate) for rate in RATES for proto, port in (("rest", http_port), ("grpc", grpc_port))]
+        ports = {"rest": http_port, "grpc": grpc_port}
+        plan = [(proto, ports[proto], rate) for rate in rates for proto in protocols]
         for proto, port, rate in plan:
             out = subprocess.run([sys.executable, __file__, "loadgen", "--proto", proto, "--port", str(port),
                                   "--rate", str(rate), "--duration", str(duration), "--bodies", f.name],
@@ -437,9 +444,53 @@ def table(m: dict[str, str], bundle: Path, fast: dict[str, Any], slow: dict[str,
     return "\n".join(lines) + "\n"
 
 
+def compare_main(args: argparse.Namespace) -> None:
+    """Two or more source trees served in turn, rounds interleaved (the order alternates each
+    round), so a busy machine's drift hits every tree alike; prints one row per round and load."""
+    rates = [int(r) for r in args.rates.split(",")]
+    bodies = request_bodies(args.bundle, 400)
+    m = machine()
+    rows = []
+    for rnd in range(args.rounds):
+        order = args.src if rnd % 2 == 0 else args.src[::-1]
+        for src in order:
+            load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+            print(f"round {rnd + 1}: {src} (load {load}) ...", file=sys.stderr)
+            proc = served(args.bundle, bodies, args.duration, rates, [args.proto], src)
+            rows += [(rnd + 1, src, load, proc["rss_mb"], r) for r in proc["load"]]
+    lines = [f"### Served before/after — {m['date']}", "",
+             f"Machine: {m['cores']} cores, {m['cpu']}; {args.proto.upper()}, {args.duration:g} s per rate, cache off, "
+             f"{HISTORY} readings per request, bundle `{args.bundle.name}`; rounds interleaved.", "",
+             "| round | source | load avg | offered (req/s) | achieved (req/s) | errors | p50 (ms) | p99 (ms) "
+             "| peak RSS (MB) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for rnd, src, load, rss, r in rows:
+        lines.append(f"| {rnd} | `{src}` | {load} | {r.offered_rps} | {r.achieved_rps:.0f} | {r.errors} | "
+                     f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {rss:.0f} |")
+    lines += ["", "| source | offered (req/s) | median achieved (req/s) | median p99 (ms) |", "|---|---|---|---|"]
+    for src in args.src:
+        for rate in rates:
+            mine = [r for _, s_, _, _, r in rows if s_ == src and r.offered_rps == rate]
+            if mine:
+                lines.append(f"| `{src}` | {rate} | {np.median([r.achieved_rps for r in mine]):.0f} | "
+                             f"{np.median([r.p99_ms for r in mine]):.2f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command")
+    cmp = sub.add_parser("compare", help="serve from several source trees in interleaved rounds (before/after)")
+    cmp.add_argument("--bundle", type=Path, required=True)
+    cmp.add_argument("--src", type=Path, action="append", required=True, help="a source tree (PYTHONPATH); twice+")
+    cmp.add_argument("--rounds", type=int, default=3)
+    cmp.add_argument("--rates", default="200,1000", help="offered rates, req/s, comma-separated")
+    cmp.add_argument("--proto", choices=["rest", "grpc"], default="rest")
+    cmp.add_argument("--duration", type=float, default=10.0)
+    cmp.add_argument("--out", type=Path)
     lg = sub.add_parser("loadgen", help="internal: the load-generating process")
     lg.add_argument("--proto", choices=["rest", "grpc"], required=True)
     lg.add_argument("--port", type=int, required=True)
@@ -453,6 +504,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "loadgen":
         loadgen_main(args)
+        return
+    if args.command == "compare":
+        compare_main(args)
         return
     m = machine()
     with tempfile.TemporaryDirectory() as tmp:

@@ -83,7 +83,9 @@ class IntervalCalibration:
         # An interval always contains its own prediction: a cell whose residuals all lie on one side
         # (a model biased there) widens to the prediction instead of excluding it.
         lo, hi = np.minimum(lo, 0.0), np.maximum(hi, 0.0)
-        return Intervals(np.clip(pred + lo, 0.0, self.cap), np.clip(pred + hi, 0.0, self.cap))
+        # np.minimum/np.maximum: np.clip's values without its Python-level wrapper (per served batch)
+        return Intervals(np.minimum(np.maximum(pred + lo, 0.0), self.cap),
+                         np.minimum(np.maximum(pred + hi, 0.0), self.cap))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -61,6 +61,34 @@ def test_parse_json_refuses_every_repeated_key(obj: dict[str, Any], data: st.Dat
         parse_json(text.encode())
 
 
+def _shape_by_definition(value: Any, depth: int = 1) -> tuple[int, int, int]:
+    """(depth, keys, colons in keys and in strings below the top) of a decoded document, by recursion."""
+    if isinstance(value, dict):
+        children, keys, colons = list(value.values()), len(value), sum(k.count(":") for k in value)
+    elif isinstance(value, list):
+        children, keys, colons = value, 0, 0
+    else:
+        return 0, 0, 0
+    colons += sum(v.count(":") for v in children if isinstance(v, str))
+    parts = [_shape_by_definition(v, depth + 1) for v in children]
+    return (max([depth, *(p[0] for p in parts)]), keys + sum(p[1] for p in parts),
+            colons + sum(p[2] for p in parts))
+
+
+@FAST
+@given(st.recursive(json_scalars | st.text(alphabet=st.sampled_from(":ab"), max_size=4),
+                    lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(alphabet=st.sampled_from(":ab"), max_size=4), inner, max_size=4),
+                    max_leaves=40))
+def test_the_body_walk_measures_depth_keys_and_colons_as_defined(value: Any) -> None:
+    """The level-by-level walk behind the depth limit and the duplicate-key proof (parse_json)."""
+    from prognos.data.validation import _shape
+
+    shape = _shape(value, True)
+    assert (shape.depth, shape.keys, shape.colons) == _shape_by_definition(value)
+    assert _shape(value, False).colons == 0
+
+
 colon_text = st.text(alphabet=st.sampled_from(':a"\\\u00e9'), max_size=6)
 
 

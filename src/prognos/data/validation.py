@@ -17,6 +17,8 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,7 @@ __all__ = ["ENGINE_ID_PATTERN", "MAX_ID", "MAX_INT_DIGITS", "MAX_JSON_DEPTH", "M
 
 _INDEX = {name: i for i, name in enumerate(MEASUREMENT_FIELDS)}
 _ALLOWED = frozenset(READING_FIELDS)
+_PLAIN = frozenset({float, int, type(None)})  # the value types the fast path takes
 _MAX_CYCLE = 2**53  # cycles are counted in int64; beyond 2**53 a float cycle is no longer exact
 
 # ---- edge rules -------------------------------------------------------------------------------
@@ -160,29 +163,28 @@ class _Shape:
 
 
 def _shape(value: Any, count_colons: bool) -> _Shape:
-    """Depth, keys and (optionally) colons in strings of a decoded document: one iterative walk
-    (orjson bounds nesting at 1024 and the exact path at the recursion limit, so this terminates)."""
-    shape, stack = _Shape(), [(value, 1)]
-    while stack:
-        v, d = stack.pop()
-        t = type(v)
-        if t is dict:
-            shape.depth = max(shape.depth, d)
-            shape.keys += len(v)
-            if count_colons:
-                shape.colons += sum(k.count(":") for k in v)
-            items = v.values()
-        elif t is list:
-            shape.depth = max(shape.depth, d)
-            items = v
+    """Depth, keys and (optionally) colons in strings of a decoded document: one walk, a level of
+    nesting at a time (orjson bounds nesting at 1024 and the exact path at the recursion limit, so
+    this terminates). Each level is a few C-level passes (types, lengths, values), not a Python
+    step per value: a level without containers ends the walk."""
+    shape, level, depth = _Shape(), [value], 1
+    while level:
+        kinds = set(map(type, level))
+        if dict not in kinds and list not in kinds:
+            break
+        shape.depth = depth
+        if kinds == {dict}:
+            dicts, lists = level, []
+        elif kinds == {list}:
+            dicts, lists = [], level
         else:
-            continue
-        for x in items:
-            tx = type(x)
-            if tx is dict or tx is list:
-                stack.append((x, d + 1))
-            elif count_colons and tx is str:
-                shape.colons += x.count(":")
+            dicts, lists = [x for x in level if type(x) is dict], [x for x in level if type(x) is list]
+        shape.keys += sum(map(len, dicts))
+        level = list(chain(chain.from_iterable(map(dict.values, dicts)), chain.from_iterable(lists)))
+        if count_colons:
+            shape.colons += sum(k.count(":") for x in dicts for k in x)
+            shape.colons += sum(x.count(":") for x in level if type(x) is str)
+        depth += 1
     return shape
 
 
@@ -256,6 +258,16 @@ class ReadingSpec:
     ranges: Mapping[str, Sequence[float]] = field(default_factory=dict)
     max_readings: int = 500
 
+    @cached_property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Column indices (into MEASUREMENT_FIELDS) of the required fields and their plausible
+        [low, high] (infinite where no range is given), as arrays for the validator's fast path."""
+        idx = np.array([_INDEX[n] for n in self.required if n in _INDEX], dtype=np.int64)
+        unbounded = (-math.inf, math.inf)
+        ranges = [self.ranges.get(n) or unbounded for n in self.required if n in _INDEX]
+        return idx, np.array([r[0] for r in ranges], dtype=np.float64), np.array([r[1] for r in ranges],
+                                                                                 dtype=np.float64)
+
 
 @dataclass(frozen=True)
 class ValidSequence:
@@ -317,40 +329,57 @@ def validate_reading(reading: Any, spec: ReadingSpec, where: str) -> tuple[int |
 
 
 def _validate_common(readings: Sequence[Any], spec: ReadingSpec) -> ValidSequence | None:
-    """Fast path for the common case — every reading a dict of known fields holding finite numbers
-    (or null in fields the model does not need), required values in range, cycles all given and
-    increasing or all absent. Returns None at the first sign of anything else, so the exact checks
-    in :func:`validate_sequence` run and raise their precise message; a sequence accepted here is
-    accepted there with the same values. It only makes the valid case ~5x faster (per-value Python
-    calls dominated the cost of a serving request)."""
-    table: list[list[Any]] = []
-    cycles: list[Any] = []
-    for r in readings:
-        if type(r) is not dict or not r.keys() <= _ALLOWED:
-            return None
-        for v in r.values():
-            t = type(v)
-            if t is float:
-                if not math.isfinite(v):
-                    return None
-            elif t is not int and v is not None:
-                return None  # bool, str, nested ...: the exact path names it
-        table.append([r.get(f) for f in MEASUREMENT_FIELDS])
-        cycles.append(r.get("cycle"))
+    """Fast path for the common case — every reading a dict of the same known fields (as clients
+    send them) holding finite numbers (or null in fields the model does not need), required values
+    in range, cycles all given and increasing or all absent. Returns None at the first sign of
+    anything else, so the exact checks in :func:`validate_sequence` run and raise their precise
+    message; a sequence accepted here is accepted there with the same values. Array work, not a
+    Python call per value: it makes the valid case ~20x cheaper than the exact checks (per-value
+    Python calls dominated the cost of a serving request)."""
+    if set(map(type, readings)) != {dict}:
+        return None
+    orders = set(map(tuple, readings))  # the fields of each reading, in order
+    keys = next(iter(orders))
+    if not _ALLOWED.issuperset(keys):
+        return None
+    if len(orders) == 1:  # as clients send them: the same fields in the same order
+        flat = list(chain.from_iterable(map(dict.values, readings)))
+    elif all(r.keys() == readings[0].keys() for r in readings):
+        flat = [r[k] for r in readings for k in keys]
+    else:
+        return None
+    if not set(map(type, flat)) <= _PLAIN:  # bool, str, nested ...: the exact path names it
+        return None
     try:
-        rows = np.array(table, dtype=np.float64)  # None -> NaN
+        try:
+            given = np.fromiter(flat, np.float64, len(flat))
+        except TypeError:  # nulls: np.array reads None as NaN
+            given = np.array(flat, dtype=np.float64)
     except (OverflowError, ValueError):  # an int too large for a float
         return None
-    for name in spec.required:
-        col = rows[:, _INDEX[name]]
-        lo_hi = spec.ranges.get(name)
-        if np.isnan(col).any() or (lo_hi is not None and not ((col >= lo_hi[0]) & (col <= lo_hi[1])).all()):
-            return None
-    if all(c is None for c in cycles):
-        return ValidSequence(rows, None)
-    if any(c is None or c < 0 or c > _MAX_CYCLE or c != int(c) for c in cycles):
+    # Only nulls may be NaN here: a NaN or infinity sent as a number is refused by the exact path.
+    if not np.isfinite(given).all() and (np.isinf(given).any() or int(np.isnan(given).sum()) != flat.count(None)):
         return None
-    cyc = np.array([int(c) for c in cycles], dtype=np.int64)
+    given = given.reshape(len(readings), len(keys))
+    rows = np.full((len(readings), len(MEASUREMENT_FIELDS)), np.nan)
+    at = [i for i, k in enumerate(keys) if k != "cycle"]
+    rows[:, [_INDEX[keys[i]] for i in at]] = given[:, at]
+    idx, lo, hi = spec.bounds
+    if len(idx) != len(spec.required):  # a field no reading can hold: the exact path says it is missing
+        return None
+    required = rows[:, idx]
+    if not ((required >= lo) & (required <= hi)).all():  # NaN (missing) fails both comparisons
+        return None
+    if "cycle" not in keys:
+        return ValidSequence(rows, None)
+    col = given[:, keys.index("cycle")]
+    absent = np.isnan(col)
+    if absent.all():  # null on every reading: no cycles, as if not given
+        return ValidSequence(rows, None)
+    # Strictly below 2**53: an int cycle beyond it may have been rounded down by the float conversion.
+    if absent.any() or not ((col >= 0) & (col < _MAX_CYCLE) & (col == np.floor(col))).all():
+        return None
+    cyc = col.astype(np.int64)
     if len(cyc) > 1 and (np.diff(cyc) <= 0).any():
         return None
     return ValidSequence(rows, cyc)

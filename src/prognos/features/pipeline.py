@@ -266,16 +266,24 @@ class FeaturePipeline:
 
 
 def _ema(z: np.ndarray, alpha: float) -> np.ndarray:
-    """Causal exponential smoothing along axis 0, started at the first row."""
+    """Causal exponential smoothing along axis 0, started at the first row:
+    ``y[0] = z[0]``, ``y[i] = alpha * z[i] + (1 - alpha) * y[i - 1]``.
+
+    A parallel prefix scan (Hillis-Steele) of that linear recurrence: after the step of offset ``d``
+    each row holds its own term plus the decayed terms of the ``2d - 1`` rows before it, so
+    ``log2(n)`` array operations replace a Python step per row (serving smooths every request's
+    history). Agrees with the row-by-row recurrence to ~1e-15 relative in float64; decay factors
+    below the float range underflow to 0, which is their value at that precision."""
     if alpha >= 1.0 or len(z) == 0:
         return z
-    out = np.empty_like(z)
-    acc = z[0]
     beta = 1.0 - alpha
-    for i in range(len(z)):
-        acc = alpha * z[i] + beta * acc
-        out[i] = acc
-    return out
+    y = alpha * np.asarray(z, dtype=np.float64)
+    y[0] = z[0]
+    d = 1
+    while d < len(y):
+        y[d:] += beta**d * y[:-d]  # the right side is a new array: every row reads the previous step
+        d *= 2
+    return y
 
 
 def _pad_front(feats: np.ndarray, window: int) -> np.ndarray:

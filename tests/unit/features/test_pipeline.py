@@ -70,3 +70,42 @@ def test_real_fd001_selects_the_literature_sensors(cmapss):
     assert p.sensors_ == ["s2", "s3", "s4", "s7", "s8", "s9", "s11", "s12", "s13", "s14", "s15", "s17", "s20", "s21"]
     p2 = FeaturePipeline().fit(load_subset(cmapss, "FD002", with_test=False).train)
     assert p2.regimes_.n_regimes == 6
+
+
+def _ema_row_by_row(z: np.ndarray, alpha: float) -> np.ndarray:
+    """The smoothing's definition, one row at a time (the reference the vectorised scan must match)."""
+    out = np.empty_like(z, dtype=np.float64)
+    acc = z[0].astype(np.float64)
+    for i in range(len(z)):
+        acc = alpha * z[i] + (1.0 - alpha) * acc
+        out[i] = acc
+    return out
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.3, 0.7, 0.999])
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 9, 50, 500, 1500])
+def test_smoothing_matches_the_recurrence(alpha, n):
+    from prognos.features.pipeline import _ema
+
+    z = np.random.default_rng(n).standard_normal((n, 14)) * 3 + 1
+    got = _ema(z, alpha)
+    want = _ema_row_by_row(z, alpha)
+    assert got.shape == want.shape and got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    assert got[0].tolist() == z[0].tolist()  # started at the first reading
+    assert _ema(z, 1.0) is z  # alpha 1: no smoothing
+
+
+def test_served_window_matches_the_row_by_row_smoothing(synthetic_readings):
+    from prognos.data.schema import MEASUREMENT_FIELDS
+
+    p = FeaturePipeline(window=30).fit(synthetic_readings)
+    engine = next(iter(synthetic_readings.engines()))
+    regime = p.regime_of(engine.values)
+    raw = engine.values[:, [MEASUREMENT_FIELDS.index(s) for s in p.sensors_]]
+    z = (raw - p.mean_[regime]) / p.scale_[regime]
+    want = _ema_row_by_row(z, p.smoothing).astype(np.float32)[-30:]
+    got = p.last_window(engine.values)
+    assert len(engine.values) > 30 and got.dtype == np.float32
+    # float32 features: equal up to the float32 rounding of a float64 difference of ~1e-15
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)

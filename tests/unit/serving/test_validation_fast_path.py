@@ -17,7 +17,8 @@ from tests.unit.serving.factory import readings
 
 MUTATIONS = ["none", "drop", "null", "nan", "inf", "bool", "str", "range", "unknown", "cycle_back", "cycle_float",
              "cycle_negative", "cycle_missing_one", "cycles_absent", "huge_int", "huge_cycle", "int_value", "list",
-             "extra_known_null", "extra_known_value"]
+             "extra_known_null", "extra_known_value", "reorder", "cycles_null", "cycle_null_one", "huge_int_optional",
+             "nan_optional"]
 
 
 def mutate(rows: list[dict[str, Any]], kind: str, rng: random.Random, required: list[str]) -> list[Any]:
@@ -65,6 +66,22 @@ def mutate(rows: list[dict[str, Any]], kind: str, rng: random.Random, required: 
         rows[i]["s1"] = None
     elif kind == "extra_known_value":
         rows[i]["setting_1"] = rng.choice([0.0, float("nan")])
+    elif kind == "reorder" and isinstance(rows[i], dict):  # same fields, another order
+        items = list(rows[i].items())
+        rng.shuffle(items)
+        rows[i] = dict(items)
+    elif kind == "cycles_null":
+        rows = [{**r, "cycle": None} if isinstance(r, dict) else r for r in rows]
+    elif kind == "cycle_null_one" and isinstance(rows[i], dict):
+        rows[i]["cycle"] = None
+    elif kind == "huge_int_optional":  # beyond int64, within float range, in a field the model does not need
+        rows = [{**r, "s1": 1.0} if isinstance(r, dict) else r for r in rows]
+        if isinstance(rows[i], dict):
+            rows[i]["s1"] = 10**300
+    elif kind == "nan_optional":
+        rows = [{**r, "s1": None} if isinstance(r, dict) else r for r in rows]
+        if isinstance(rows[i], dict):
+            rows[i]["s1"] = float("nan")
     return rows
 
 
@@ -100,6 +117,11 @@ def test_fast_path_takes_the_common_case(predictor: Predictor, tiny_bundle: Path
     seq = validation._validate_common(rows, predictor.spec)
     assert seq is not None and seq.cycles is not None and seq.cycles.tolist() == [r["cycle"] for r in rows]
     assert np.isnan(seq.values[:, 0]).all()  # setting_1 not given
+    # The same fields in another order on some readings, and nulls where the model needs nothing.
+    shuffled = [{**(dict(reversed(list(r.items()))) if i % 3 else r), "s1": None} for i, r in enumerate(rows)]
+    again = validation._validate_common(shuffled, predictor.spec)
+    assert again is not None and again.values.tobytes() == seq.values.tobytes()
+    assert again.cycles is not None and again.cycles.tolist() == seq.cycles.tolist()
 
 
 def test_huge_integers_are_a_validation_error_not_a_crash(predictor: Predictor, tiny_bundle: Path) -> None:
