@@ -216,7 +216,7 @@ class FeaturePipeline:
         rows = np.maximum(rows, starts[:, None])  # front padding repeats the first (restarted) row
         beta = 1.0 - min(self.smoothing, 1.0)
         decay = beta ** (rows - starts[:, None]) if beta > 0 else (rows == starts[:, None]).astype(np.float64)
-        out = full[rows] + decay[:, :, None] * (z[starts] - full[starts])[:, None, :]
+        out: np.ndarray = full[rows] + decay[:, :, None] * (z[starts] - full[starts])[:, None, :]
         return out.astype(np.float32)
 
     def training_windows(self, readings: Readings) -> Windows:

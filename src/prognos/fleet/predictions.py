@@ -37,7 +37,7 @@ _SQL_LOCK_ENGINE = select(_ENGINES.c.n_readings, _ENGINES.c.status, _ENGINES.c.s
                           _ENGINES.c.status_better_worst).where(_ENGINES.c.id == bindparam("e")).with_for_update()
 
 
-def _held(row: Row[Any] | None, raw: str, hold: int) -> HeldStatus:
+def _held(row: Row[Any, Any, Any, Any] | None, raw: str, hold: int) -> HeldStatus:
     """The engine's stored status after a prediction whose own status is ``raw``."""
     if row is None or row.status not in HEALTH_STATUSES:  # "unknown": the first prediction sets it
         return HeldStatus(raw)

@@ -131,9 +131,16 @@ class LiveApp:
         self._thread.join(timeout=15)
 
 
-def start_live_app(settings: Settings, service: PredictionService, notifier: Notifier | None = None) -> LiveApp:
+def start_live_app(settings: Settings, service: PredictionService, notifier: Notifier | None = None, *,
+                   dashboard: bool = False) -> LiveApp:
+    """``dashboard``: also serve the web pages (/ui), as ``prognos serve`` does."""
     fleet = build_fleet(settings, service, notifier=notifier or FakeNotifier())
-    app = create_app(settings, service, fleet.authenticator, fleet.routers)
+    routers = list(fleet.routers)
+    if dashboard:
+        from prognos.web import build_router as build_web_router
+
+        routers.append(build_web_router(settings))
+    app = create_app(settings, service, fleet.authenticator, routers)
     fleet.install(app)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,

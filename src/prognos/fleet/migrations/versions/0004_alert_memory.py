@@ -60,6 +60,7 @@ def upgrade() -> None:
                                                                          transitions=events))
     with op.batch_alter_table("alerts") as batch:
         batch.alter_column("peak_severity", existing_type=sa.String(16), nullable=False)
+        batch.alter_column("transitions", existing_type=sa.JSON(), nullable=False)
 
 
 def downgrade() -> None:
