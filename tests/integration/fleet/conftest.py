@@ -81,8 +81,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
 
 @pytest.fixture
 def fleet_settings(database_url: str, tmp_path: Path, tiny_bundle: Path) -> Settings:
+    """No status hysteresis and no resolve debounce: each ingest's verdict shows at once (both are
+    tested in test_alert_memory.py with their own settings)."""
     return get_settings(data_dir=tmp_path / "state", database_url=database_url, admin_token=ADMIN_TOKEN,
-                        bundle=tiny_bundle, log_level="WARNING", rate_limit_per_s=0)
+                        bundle=tiny_bundle, log_level="WARNING", rate_limit_per_s=0, status_hold_readings=1,
+                        alert_resolve_readings=1, alert_min_open_s=0)
 
 
 @pytest.fixture
