@@ -15,14 +15,17 @@ towards the identity ``g(p, a) = p`` where the data are thin, then constrained:
 * no extrapolation: ages and predictions beyond the outer knots take the edge value.
 
 **Age** is the unit's own age as the predictor sees it (``age_from = "readings"``): the number of
-readings in the history sent, capped at the fleet's history (:data:`MAX_AGE_READINGS` by default,
-the readings the fleet sends per engine) so training sees the ages serving will see. It is never the
-absolute ``cycle`` field: the same engine sent with cycle + 1000 must get the same answer. Bundles
-written before this read the cycle field (``age_from = "cycle"``) and are served as they were.
+readings in the history sent. It is never the absolute ``cycle`` field: the same engine sent with
+cycle + 1000 must get the same answer. The fleet sends its latest ``history_readings`` (100 for a
+40-cycle window), so an age of 100 only says "at least 100": the table is fitted on younger windows
+and fades linearly to the identity at that age (``max_age``), and older engines are left exactly as
+the network predicts them. Bundles written before this read the cycle field (``age_from = "cycle"``)
+and are served as they were.
 
 :func:`select_correction` fits the table under engine-level cross-validation and keeps it only if it
-lowers the every-cycle RMSE of the held-out engines in **every** age bin; otherwise the bundle has
-no correction (the identity). Fitted state is plain JSON; an empty dict is the identity.
+lowers the every-cycle RMSE of the held-out engines in **every** age bin where it acts (the others
+are unchanged by construction); otherwise the bundle has no correction (the identity). Fitted state
+is plain JSON; an empty dict is the identity.
 """
 
 from __future__ import annotations
@@ -95,17 +98,33 @@ class AgeCorrection:
 
     @classmethod
     def fit(cls, pred: np.ndarray, age: np.ndarray, target: np.ndarray, cap: float,
-            prior: str = "every-cycle") -> AgeCorrection:
-        """Fit on out-of-fold ``pred`` (cycles), ``age`` (readings, cycles) and capped ``target`` (cycles)."""
+            prior: str = "every-cycle", max_age: float | None = None) -> AgeCorrection:
+        """Fit on out-of-fold ``pred`` (cycles), ``age`` (readings, cycles) and capped ``target`` (cycles).
+
+        With ``max_age`` (the most readings serving sees, e.g. the fleet's history), an age of
+        ``max_age`` or more says only "at least that old": the table is fitted on younger windows
+        and is the identity from ``max_age`` on, reached linearly (no jump as an engine ages)."""
         pred, age, target = (np.asarray(a, dtype=np.float64) for a in (pred, age, target))
+        if max_age is not None:
+            young = age < max_age
+            pred, age, target = pred[young], age[young], target[young]
         age_knots = np.unique(np.round(np.quantile(age, np.linspace(0, 1, _AGE_KNOTS)))) if len(age) else age
+        if max_age is not None:
+            age_knots = np.append(age_knots[age_knots < max_age], float(max_age))
         if len(pred) < _MIN_WINDOWS or len(age_knots) < 2:
             return cls(cap=cap, prior="off")
         rul_knots = np.linspace(0.0, cap, _RUL_KNOTS)
         x = (_hat(pred, rul_knots)[:, :, None] * _hat(age, age_knots)[:, None, :]).reshape(len(pred), -1)
         identity = np.repeat(rul_knots, len(age_knots))
-        a = x.T @ x + _RIDGE * np.eye(x.shape[1])
-        v = np.linalg.solve(a, x.T @ target + _RIDGE * identity).reshape(len(rul_knots), len(age_knots))
+        # With max_age the last age column is pinned to the identity; the others are solved for.
+        free = np.ones(x.shape[1], dtype=bool)
+        if max_age is not None:
+            free[len(age_knots) - 1::len(age_knots)] = False
+        xf, rhs = x[:, free], target - x[:, ~free] @ identity[~free]
+        a = xf.T @ xf + _RIDGE * np.eye(int(free.sum()))
+        v = identity.copy()
+        v[free] = np.linalg.solve(a, xf.T @ rhs + _RIDGE * identity[free])
+        v = v.reshape(len(rul_knots), len(age_knots))
         return cls(tuple(float(k) for k in rul_knots), tuple(float(k) for k in age_knots),
                    tuple(tuple(round(float(c), 4) for c in row) for row in _constrain(v, rul_knots, cap)),
                    cap, prior, len(pred))
@@ -152,16 +171,19 @@ class CorrectionChoice:
     by_age: list[dict[str, Any]]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kept": self.kept, "rule": "kept only if it lowers the held-out every-cycle RMSE in every age bin",
+        return {"kept": self.kept, "rule": "kept only if it lowers the held-out every-cycle RMSE in every age bin "
+                "where it acts and leaves the others as they were",
                 "by_age": self.by_age}
 
 
 def select_correction(pred: np.ndarray, target: np.ndarray, engine_ids: np.ndarray, age: np.ndarray,
-                      true_age: np.ndarray, cap: float, folds: int = 5, seed: int = 0) -> CorrectionChoice:
+                      true_age: np.ndarray, cap: float, folds: int = 5, seed: int = 0,
+                      max_age: float | None = None) -> CorrectionChoice:
     """Fit the table on out-of-fold ``pred`` (cycles) with ``age`` (what serving will see, cycles)
     against capped ``target``; cross-validate it by engine (``folds`` groups) and keep it only if
     the held-out every-cycle RMSE falls in every bin of ``true_age`` (cycles since the engine's first
-    reading; :data:`AGE_BINS`)."""
+    reading; :data:`AGE_BINS`) where it acts (with ``max_age``, a bin of engines all at least that
+    old is left exactly as it was: the table is the identity there)."""
     pred, target, age = (np.asarray(a, dtype=np.float64) for a in (pred, target, age))
     ids = np.unique(engine_ids)
     group = dict(zip(ids.tolist(), np.random.default_rng(seed + 104729).permutation(len(ids)) % folds, strict=True))
@@ -169,7 +191,7 @@ def select_correction(pred: np.ndarray, target: np.ndarray, engine_ids: np.ndarr
     held = np.empty_like(pred)
     for k in range(folds):
         m = fold == k
-        held[m] = AgeCorrection.fit(pred[~m], age[~m], target[~m], cap).apply(pred[m], age[m])
+        held[m] = AgeCorrection.fit(pred[~m], age[~m], target[~m], cap, max_age=max_age).apply(pred[m], age[m])
     bins = np.searchsorted(np.asarray(AGE_BINS), np.asarray(true_age), side="right") - 1
     by_age, better = [], True
     for j in np.unique(bins):
@@ -178,8 +200,10 @@ def select_correction(pred: np.ndarray, target: np.ndarray, engine_ids: np.ndarr
         after = float(np.sqrt(np.mean((held[m] - target[m]) ** 2)))
         lo = AGE_BINS[j]
         label = f">= {lo}" if j == len(AGE_BINS) - 1 else f"{lo}-{AGE_BINS[j + 1] - 1}"
-        by_age.append({"age": label, "n": int(m.sum()), "rmse_without": round(before, 3), "rmse_with": round(after, 3)})
-        better &= after < before
-    full = AgeCorrection.fit(pred, age, target, cap)
+        acts = max_age is None or bool((age[m] < max_age).any())
+        by_age.append({"age": label, "n": int(m.sum()), "rmse_without": round(before, 3), "rmse_with": round(after, 3),
+                       "acts": acts})
+        better &= after < before if acts else after <= before
+    full = AgeCorrection.fit(pred, age, target, cap, max_age=max_age)
     kept = better and not full.is_identity
     return CorrectionChoice(full if kept else AgeCorrection(cap=cap), kept, by_age)

@@ -97,11 +97,12 @@ def train_bundle_from_readings(
         ``pred`` (cycles). Age is what serving sees: the readings in the history sent, at most the
         fleet's :func:`history_readings`."""
         correction = AgeCorrection(cap=cfg.rul_cap)
-        age = np.minimum(history, history_readings(cfg.window))
+        max_age = history_readings(cfg.window)
+        age = np.minimum(history, max_age)
         choice = None
         if cfg.age_correction != "off":
             choice = select_correction(pred, windows.y, windows.engine_ids, age, history, cfg.rul_cap,
-                                       folds=cfg.folds, seed=cfg.seed)
+                                       folds=cfg.folds, seed=cfg.seed, max_age=max_age)
             correction = choice.correction
         fixed = correction.apply(pred, age)
         # Interval cells: history shorter than a window (front-padded) or not, and the last reading's regime.
