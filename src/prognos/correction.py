@@ -108,7 +108,11 @@ class AgeCorrection:
         if max_age is not None:
             young = age < max_age
             pred, age, target = pred[young], age[young], target[young]
-        age_knots = np.unique(np.round(np.quantile(age, np.linspace(0, 1, _AGE_KNOTS)))) if len(age) else age
+        # With max_age, the oldest free knot is a quantile below the youngest's maximum: the table
+        # fades to the identity over the last stretch of ages, not within one reading.
+        top = 1.0 if max_age is None else (_AGE_KNOTS - 2) / (_AGE_KNOTS - 1)
+        age_knots = np.unique(np.round(np.quantile(age, np.linspace(0, top, _AGE_KNOTS - (max_age is not None)))))\
+            if len(age) else age
         if max_age is not None:
             age_knots = np.append(age_knots[age_knots < max_age], float(max_age))
         if len(pred) < _MIN_WINDOWS or len(age_knots) < 2:

@@ -129,3 +129,20 @@ def test_select_keeps_a_correction_that_helps_every_age_bin_and_drops_one_that_d
     dropped = select_correction(pred, pred + rng.normal(0, 6, len(pred)), ids, np.minimum(age, 100), age, CAP)
     assert not dropped.kept and dropped.correction.is_identity
     assert dropped.to_dict()["kept"] is False and len(dropped.by_age) >= 4
+
+
+def test_beyond_the_fleets_history_the_table_is_the_identity_reached_without_a_jump() -> None:
+    """The fleet sends 100 readings: an age of 100 only says "at least 100". The table learns from
+    younger windows and leaves older engines exactly as the network predicts them."""
+    pred, truth, ids, age = _engines(60, 0.3, seed=7)
+    corr = AgeCorrection.fit(pred, np.minimum(age, 100), truth, CAP, max_age=100)
+    assert corr.age_knots[-1] == 100 and corr.age_knots[-2] < 100
+    grid = np.linspace(0, CAP, 251)
+    np.testing.assert_allclose(corr.apply(grid, np.full_like(grid, 100)), grid, atol=1e-6)
+    np.testing.assert_allclose(corr.apply(grid, np.full_like(grid, 5000)), grid, atol=1e-6)
+    near = corr.apply(grid, np.full_like(grid, 99.5))
+    assert np.max(np.abs(near - grid)) < 1.0  # fades in: no jump at the 100th reading
+    assert not corr.is_identity
+    choice = select_correction(pred, truth, ids, np.minimum(age, 100), age, CAP, max_age=100)
+    old = [r for r in choice.by_age if not r["acts"]]
+    assert old and all(r["rmse_with"] == r["rmse_without"] for r in old)
