@@ -245,6 +245,8 @@ def evaluate_bundle(
                                     **every_cycle_metrics(every, cap, thresholds, hold)}
         if "every_cycle" not in m:
             m["every_cycle"] = m["every_cycle_holdout"]
+    if isinstance(manifest.validation_metrics.get("age_correction"), dict):  # training's held-out folds, by age
+        m["out_of_fold_by_age"] = manifest.validation_metrics["age_correction"]
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(m, indent=2) + "\n")
     with open(out_dir / "engines.csv", "w", newline="") as f:

@@ -118,6 +118,13 @@ def evaluate(
         if key in m and (key == "every_cycle" or m[key] is not m.get("every_cycle")):
             for line in every_cycle_lines(m[key]):
                 typer.echo(line)
+    oof = res.metrics.get("out_of_fold_by_age")
+    if oof:
+        typer.echo("every cycle of the training engines, out-of-fold (each engine predicted by members that did not "
+                   "train on it), RMSE by age without -> with the age correction"
+                   + (" (kept)" if oof["kept"] else " (dropped)") + ":")
+        typer.echo("  " + "; ".join(f"{r['age']}: {r['rmse_without']:.2f} -> {r['rmse_with']:.2f}"
+                                    for r in oof["by_age"]))
     typer.echo(f"report -> {report}/metrics.json, engines.csv, *.png")
 
 
