@@ -126,11 +126,11 @@ class AgeCorrection:
             free[len(age_knots) - 1::len(age_knots)] = False
         xf, rhs = x[:, free], target - x[:, ~free] @ identity[~free]
         a = xf.T @ xf + _RIDGE * np.eye(int(free.sum()))
-        v = identity.copy()
-        v[free] = np.linalg.solve(a, xf.T @ rhs + _RIDGE * identity[free])
-        v = v.reshape(len(rul_knots), len(age_knots))
+        flat = identity.copy()
+        flat[free] = np.linalg.solve(a, xf.T @ rhs + _RIDGE * identity[free])
+        v = _constrain(flat.reshape(len(rul_knots), len(age_knots)), rul_knots, cap)
         return cls(tuple(float(k) for k in rul_knots), tuple(float(k) for k in age_knots),
-                   tuple(tuple(round(float(c), 4) for c in row) for row in _constrain(v, rul_knots, cap)),
+                   tuple(tuple(round(float(c), 4) for c in row) for row in v),
                    cap, prior, len(pred))
 
     def apply(self, pred: np.ndarray, age: np.ndarray) -> np.ndarray:
