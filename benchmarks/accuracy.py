@@ -5,10 +5,17 @@
 Trains like ``prognos train`` (teacher ensemble, then the distilled student; ``key=value`` overrides
 any TrainConfig field, e.g. ``window=30 model=tcn+lstm``), writes the student bundle to
 ``OUT/DATASET-sSEED`` and the teacher's to ``OUT/DATASET-sSEED-teacher``, evaluates both like
-``prognos evaluate`` (FD001: the official test set; otherwise the held-out engines, test-like cut,
-with the uniform cut beside it) and prints one JSON line per bundle; a bundle with an age correction is
-evaluated a second time without it (``without_age_correction``: the ablation, same network). Minutes are wall-clock on
-whatever the machine is doing; the log says how many threads.
+``prognos evaluate`` and prints one JSON line per bundle with both protocols side by side:
+
+* ``last_cycle`` — FD001: the official test set's last cycles; otherwise the held-out engines, each
+  cut at a seeded uniformly random cycle;
+* ``every_cycle`` — every cycle of the same engines from the latest readings the fleet sends
+  (FD001: the official test trajectories, truth R + L − t; otherwise the held-out engines' whole
+  lives), with the late-life and status figures of ``prognos evaluate``.
+
+A bundle with an age correction is evaluated a second time without it (``without_age_correction``:
+the ablation, same network). Minutes are wall-clock on whatever the machine is doing; the log says how
+many threads.
 """
 
 from __future__ import annotations
@@ -26,6 +33,19 @@ def _cpu_seconds() -> float:
 
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.process_time() + kids.ru_utime + kids.ru_stime
+
+
+def every_cycle_summary(ec: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures of ``metrics.json``'s ``every_cycle`` (see prognos.evaluation)."""
+    st = ec["status"]
+    return {"rmse": ec["rmse"], "bias": ec["bias"], "coverage": ec["coverage"],
+            "below_lower_bound_last_50": ec["late_life"]["below_lower_bound"],
+            "dangerous_misses_last_50": ec["late_life"]["dangerous_misses"],
+            "status_changes": {"truth": st["truth_changes"], "predictor": st["predictor"]["changes"],
+                               "fleet": st["fleet"]["changes"]},
+            "reversals_on_falling_prediction": {"predictor": st["predictor"]["reversals_on_falling_prediction"],
+                                                "fleet": st["fleet"]["reversals_on_falling_prediction"]},
+            "rmse_by_age": {r["age"]: r["rmse"] for r in ec["by_age"]}}
 
 
 def main() -> None:
@@ -68,13 +88,14 @@ def main() -> None:
             kind = str(p.bundle.manifest.model.get("served", "student"))
         rep = evaluate_bundle(p, args.data_dir, args.dataset, args.out / f"report-{path.name}")
         m = rep.metrics
-        row = {k: m.get(k) for k in ("rmse", "score", "coverage", "mean_interval_width", "n_engines")}
-        if "uniform_cut" in m:
-            row["uniform_cut"] = {k: m["uniform_cut"][k] for k in ("rmse", "score", "coverage")}
+        row: dict[str, Any] = {"last_cycle": {k: m.get(k) for k in ("rmse", "score", "coverage", "mean_interval_width",
+                                                                    "n_engines")},
+                               "every_cycle": every_cycle_summary(m["every_cycle"])}
         if not p.correction.is_identity:
             p.correction = AgeCorrection()  # the same network and intervals, the raw network output
             m0 = evaluate_bundle(p, args.data_dir, args.dataset, args.out / f"report-{path.name}-uncorrected").metrics
-            row["without_age_correction"] = {k: m0.get(k) for k in ("rmse", "score", "coverage")}
+            row["without_age_correction"] = {"last_cycle_rmse": m0.get("rmse"),
+                                             "every_cycle": every_cycle_summary(m0["every_cycle"])}
         print(json.dumps({"dataset": args.dataset, "seed": args.seed, "served": kind, **row,
                           "train_minutes": None if args.evaluate_only else round(minutes, 1),
                           "train_cpu_minutes": None if args.evaluate_only else round(cpu_minutes, 1),

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
                                "this (cycles)")
     critical_rul: float = Field(default=15.0, ge=0, description="status 'critical': interval lower bound below "
                                 "this (cycles)")
+    # Hysteresis of a stored status (prognos.status.HeldStatus): worse at once, better only after
+    # this many readings in a row were better. 10: an improvement must last 10 cycles (about 5% of
+    # an FD001 life) before an operator is told; a real improvement (maintenance) lasts far longer.
+    status_hold_readings: int = Field(default=10, ge=1, description="readings in a row a better status must "
+                                      "hold before the fleet's stored status eases (1: at once)")
     shutdown_grace_s: float = Field(default=10.0, ge=0)
     log_sample_rate: float = Field(default=0.1, ge=0, le=1, description="share of successes logged")
     log_level: str = "INFO"
@@ -132,6 +137,12 @@ class Settings(BaseSettings):
     alert_warning_rul: float | None = Field(default=None, ge=0, description="same as warning_rul")
     alert_critical_rul: float | None = Field(default=None, ge=0, description="same as critical_rul")
     alert_stuck_readings: int = Field(default=25, ge=2, description="identical readings in a row = stuck sensor")
+    # Resolve debounce (prognos.fleet.alerts.Debounce): an alert that flaps open and shut tells an
+    # operator nothing. 3 verdicts and 30 s: a replayed engine sends a reading every second or so.
+    alert_resolve_readings: int = Field(default=3, ge=1, description="verdicts in a row that must find an alert's "
+                                        "condition clear before it resolves")
+    alert_min_open_s: float = Field(default=30.0, ge=0, description="an alert resolves automatically only after "
+                                    "it has been open this long (s)")
     webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list, description="JSON list or a,b")
     webhook_max_attempts: int = Field(default=5, ge=1, description="tries per webhook delivery")
     webhook_backoff_s: float = Field(default=0.5, gt=0, description="first retry delay (s), doubled per try")

@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 
 from prognos.intervals import IntervalCalibration, calibrate
@@ -93,3 +95,66 @@ def test_an_interval_always_contains_its_prediction():
     assert cal.cells[(0, 0, 0)].q_lo > 0  # every short-history residual is positive
     iv = cal.apply(pred, history)
     assert np.all(iv.lower <= pred) and np.all(pred <= iv.upper)
+
+
+def _jumpy_calibration(late_life: float | None = None) -> IntervalCalibration:
+    """Residuals that make a bin's lower offset jump by more than the bin is wide (the issue's engine
+    at 52.4-63.1 'warning', at 47.9-52.4 'healthy'), with cells in some bins only."""
+    rng = np.random.default_rng(7)
+    pred = rng.uniform(0, 125, 30000)
+    sd = np.where((pred > 50) & (pred < 65), 25.0, 3.0)  # one bin of wild errors among tame ones
+    true = np.clip(pred + rng.normal(0, sd), 0, 125)
+    history = rng.integers(1, 200, len(pred))
+    regime = rng.integers(0, 3, len(pred))
+    hard = (history < 40) & (regime == 2) & (pred > 90)  # a context that is wide only at high predictions
+    true[hard] = np.clip(pred[hard] + rng.normal(0, 30, hard.sum()), 0, 125)
+    return calibrate(pred, true, 0.9, 125.0, bins=8, history=history, regime=regime, history_edges=[40],
+                     min_cell=50, late_life=late_life)
+
+
+def test_the_lower_bound_never_falls_as_the_prediction_rises_in_any_cell() -> None:
+    """Property: over a dense grid of predictions, in every context (history group x regime, and
+    none), the lower bound is non-decreasing. The status comes from the lower bound: an engine
+    predicted worse must never look healthier."""
+    for late_life in (None, 50.0):
+        cal = _jumpy_calibration(late_life)
+        assert len(cal.cells) > 0 and len({k[1:] for k in cal.cells}) == 6
+        grid = np.linspace(-5, 140, 5801)
+        contexts = [(None, None)] + [(np.full(len(grid), h), np.full(len(grid), r))
+                                     for h in (1, 39, 40, 500) for r in range(4)]
+        for history, regime in contexts:
+            lower = cal.apply(grid, history, regime).lower
+            assert np.all(np.diff(lower) >= -1e-9), (history is None or history[0], regime is None or regime[0])
+        # A falling prediction never gives a better status.
+        from prognos.status import StatusThresholds, status_rank
+
+        th = StatusThresholds(40, 15)
+        ranks = [status_rank(th.of(v)) for v in cal.apply(grid[::-1]).lower]
+        assert all(b >= a for a, b in itertools.pairwise(ranks))
+
+
+def test_the_step_function_of_old_calibrations_is_what_the_property_rules_out() -> None:
+    cal = _jumpy_calibration()
+    old = IntervalCalibration.from_dict({**cal.to_dict(), "centers": []})  # written before centres
+    lower = old.apply(np.linspace(0, 125, 5001)).lower
+    assert np.any(np.diff(lower) < -1.0)  # the jump an engine getting worse would be told "healthy" by
+
+
+def test_late_life_widens_the_lower_tail_where_late_windows_fall() -> None:
+    """Truth below the lower bound among late-life windows (true RUL < 50): at most the nominal
+    tail with late_life, far more without, on fresh data of a model that is late in late life."""
+    rng = np.random.default_rng(8)
+
+    def draw(n):
+        true = rng.uniform(0, 125, n)
+        late_bias = np.where(true < 50, 12.0, 0.0)  # the model reads failing engines too late
+        return np.clip(true + late_bias + rng.normal(0, 6 + true / 20, n), 0, 125), true
+
+    pred, true = draw(30000)
+    p2, t2 = draw(60000)
+    late = t2 < 50
+    plain = calibrate(pred, true, 0.9, 125.0, bins=4).apply(p2)
+    tail = calibrate(pred, true, 0.9, 125.0, bins=4, late_life=50).apply(p2)
+    assert np.mean(t2[late] < plain.lower[late]) > 0.08
+    assert np.mean(t2[late] < tail.lower[late]) <= 0.055
+    assert IntervalCalibration.from_dict(calibrate(pred, true, 0.9, 125.0, late_life=50).to_dict()).late_life == 50

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -114,7 +114,53 @@ def evaluate(
                f"(nominal {m['confidence_level']:.2f})  mean width {m['mean_interval_width']:.1f}  "
                f"engines {m['n_engines']}")
     typer.echo(f"uncapped truth: RMSE {m['rmse_uncapped']:.2f}  score {m['score_uncapped']:.1f}")
+    for key in ("every_cycle", "every_cycle_holdout"):
+        if key in m and (key == "every_cycle" or m[key] is not m.get("every_cycle")):
+            for line in every_cycle_lines(m[key]):
+                typer.echo(line)
+    oof = res.metrics.get("out_of_fold_by_age")
+    if oof:
+        typer.echo("every cycle of the training engines, out-of-fold (each engine predicted by members that did not "
+                   "train on it), RMSE by age without -> with the age correction"
+                   + (" (kept)" if oof["kept"] else " (dropped)") + ":")
+        typer.echo("  " + "; ".join(f"{r['age']}: {r['rmse_without']:.2f} -> {r['rmse_with']:.2f}"
+                                    for r in oof["by_age"]))
     typer.echo(f"report -> {report}/metrics.json, engines.csv, *.png")
+
+
+def every_cycle_lines(ec: dict[str, Any]) -> list[str]:
+    """The every-cycle figures of ``prognos evaluate`` (``metrics.json``'s ``every_cycle``) as text."""
+    lines = [f"every cycle: {ec['protocol']}",
+             f"  RMSE {ec['rmse']:.2f}  bias {ec['bias']:+.2f}  coverage {ec['coverage']:.3f}  "
+             f"predictions {ec['n_predictions']}  engines {ec['n_engines']}  one-cycle jumps > 5: "
+             f"{ec['jumps_over_5_cycles']}"]
+    for key, unit in (("by_true_rul", "true RUL"), ("by_age", "age")):
+        lines.append(f"  {unit:<9} {'n':>6} {'RMSE':>6} {'bias':>6} {'cover':>6}")
+        lines += [f"  {r[key.removeprefix('by_')]:<9} {r['n']:>6} {r['rmse']:>6.2f} {r['bias']:>+6.2f} "
+                  f"{r['coverage']:>6.3f}" for r in ec[key]]
+    late = ec["late_life"]
+    if late["n"]:
+        lines.append(f"  last {late['cycles']} cycles ({late['n']} predictions): truth below the lower bound "
+                     f"{late['below_lower_bound']:.1%}; dangerous misses (late by > {late['dangerous_late_by']}) "
+                     f"{late['dangerous_misses']:.1%} in {late['engines_with_dangerous_misses']} engines")
+    st = ec["status"]
+    truth = st["truth_changes"]
+    hold = st["fleet"]["hold_readings"]
+    for name, label in (("predictor", "predictor (every reading)"), ("fleet", f"fleet (hold {hold} readings)")):
+        c = st[name]
+        ratio = f" ({c['changes'] / truth:.1f}x)" if truth else ""
+        lines.append(f"  status changes, {label}: {c['changes']}{ratio} vs truth {truth}; reversals to a better "
+                     f"status {c['reversals_to_better']} ({c['reversals_on_falling_prediction']} on a falling "
+                     f"prediction, {c['engines_with_reversals']} engines); within 5 cycles of the previous "
+                     f"{c['changes_within_5_cycles_of_previous']}")
+    for name in ("warning", "critical"):
+        f = ec["first_alarm"][name]
+        if f["engines"]:
+            lines.append(f"  first {name}: {f['engines']} engines, true RUL median {f['median_true_rul']:g}, "
+                         f"min {f['min_true_rul']:g}")
+    worst = ", ".join(f"{w['engine_id']} {w['coverage']:.2f}" for w in ec["worst_engines_by_coverage"])
+    lines.append(f"  worst engines by coverage: {worst}")
+    return lines
 
 
 @app.command()

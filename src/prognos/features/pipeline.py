@@ -197,6 +197,28 @@ class FeaturePipeline:
         view = np.lib.stride_tricks.sliding_window_view(feats, self.window, axis=0)
         return np.ascontiguousarray(view.transpose(0, 2, 1))
 
+    def recent_windows(self, values: np.ndarray, readings: int) -> np.ndarray:
+        """(n, window, n_features): at every row ``t`` of one engine, :meth:`last_window` of only the
+        latest ``readings`` rows up to ``t`` (what a client sending that many recent readings gets), in
+        one pass. The smoothing restarted at row ``s`` differs from the full-history one by
+        ``(1 - smoothing) ** (i - s) * (z[s] - E[s])`` at row ``i``, so no row is smoothed twice."""
+        self._check()
+        assert self.regimes_ is not None and self.mean_ is not None and self.scale_ is not None
+        assert self.sensors_ is not None
+        cols = [MEASUREMENT_FIELDS.index(s) for s in self.sensors_]
+        regime = self.regimes_.assign(values[:, :_N_SET])
+        z = (values[:, cols] - self.mean_[regime]) / self.scale_[regime]
+        full = _ema(z, self.smoothing)
+        n, w = len(z), self.window
+        ends = np.arange(n)  # the window ending at row t covers rows t - w + 1 .. t (front-padded)
+        rows = ends[:, None] + np.arange(1 - w, 1)[None, :]
+        starts = np.maximum(0, ends - readings + 1)
+        rows = np.maximum(rows, starts[:, None])  # front padding repeats the first (restarted) row
+        beta = 1.0 - min(self.smoothing, 1.0)
+        decay = beta ** (rows - starts[:, None]) if beta > 0 else (rows == starts[:, None]).astype(np.float64)
+        out: np.ndarray = full[rows] + decay[:, :, None] * (z[starts] - full[starts])[:, None, :]
+        return out.astype(np.float32)
+
     def training_windows(self, readings: Readings) -> Windows:
         """Every window of every run-to-failure engine with its piecewise-linear RUL target."""
         xs, ys, ids, cycles = [], [], [], []

@@ -11,8 +11,16 @@ from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from prognos.errors import NotFoundError
-from prognos.fleet.alerts import ActiveAlert, Transition, acknowledged, transition
-from prognos.fleet.records import AlertChange, AlertCondition, AlertRecord, EngineScore, Page
+from prognos.fleet.alerts import (
+    QUIET_EVENTS,
+    SEVERITY_RANK,
+    ActiveAlert,
+    Debounce,
+    Transition,
+    acknowledged,
+    transition,
+)
+from prognos.fleet.records import AlertChange, AlertCondition, AlertRecord, EngineScore, Page, iso
 from prognos.fleet.tables import ACTIVE_ALERT, AlertRow, utcnow
 from prognos.fleet.transactions import Transactions
 
@@ -26,43 +34,64 @@ _SQL_ACTIVE_ALERTS = select(_ALERTS.c.id, _ALERTS.c.kind).where(  # type: ignore
 def alert_record(row: AlertRow) -> AlertRecord:
     return AlertRecord(row.id, row.engine_id, row.kind, row.severity, row.status, row.message, dict(row.details or {}),
                        row.opened_at, row.updated_at, row.acknowledged_at, row.acknowledged_by, row.resolved_at,
-                       row.resolved_by, row.target_kind, row.model_version)
+                       row.resolved_by, row.target_kind, row.model_version, row.peak_severity,
+                       list(row.transitions or []))
+
+
+def _remember(row: AlertRow, event: str, now: datetime, cycle: int | None, reason: str) -> None:
+    """Append a transition to the alert's memory (a new list: the JSON column sees the change)."""
+    row.transitions = [*(row.transitions or []), {"event": event, "severity": row.severity, "at": iso(now),
+                                                  "cycle": cycle, "reason": reason}]
 
 
 def _apply(s: Session, row: AlertRow | None, cond: AlertCondition | None, now: datetime,
-           new_row: dict[str, Any]) -> AlertChange | None:
+           new_row: dict[str, Any], debounce: Debounce | None = None, cycle: int | None = None) -> AlertChange | None:
     """Apply :func:`transition` to ``row`` (None: no active alert; ``new_row`` names the target)."""
-    active = None if row is None else ActiveAlert(row.severity, row.status)
-    t: Transition | None = transition(active, cond)
+    active = None if row is None else ActiveAlert(row.severity, row.status, row.clear_for or 0, row.opened_at)
+    t: Transition | None = transition(active, cond, debounce or Debounce(), now)
     if t is None:
         return None
     if row is None:
         assert cond is not None  # opening needs a condition
-        row = AlertRow(**new_row, severity=t.severity, status=t.status, message=cond.message,
-                       details=cond.details, opened_at=now, updated_at=now)
+        row = AlertRow(**new_row, severity=t.severity, peak_severity=t.severity, status=t.status,
+                       message=cond.message, details=cond.details, opened_at=now, updated_at=now, clear_for=0,
+                       transitions=[])
+        _remember(row, t.event, now, cycle, cond.message)
         s.add(row)
     else:
-        row.severity, row.status, row.updated_at = t.severity, t.status, now
+        row.severity, row.status, row.clear_for = t.severity, t.status, t.clear_for
         if t.refresh and cond is not None:
             row.message, row.details = cond.message, cond.details
+        if t.event not in QUIET_EVENTS:
+            row.updated_at = now
+            # Easing never lowers the peak: the record keeps the worst the engine was in.
+            if SEVERITY_RANK.get(t.severity, 0) > SEVERITY_RANK.get(row.peak_severity or "", 0):
+                row.peak_severity = t.severity
+            reason = cond.message if cond is not None else (
+                f"condition clear for {t.clear_for} verdict(s) in a row")
+            _remember(row, t.event, now, cycle, reason)
         if t.status == "resolved":
             row.resolved_at, row.resolved_by = now, "auto"
     s.flush()
-    return AlertChange(t.event, alert_record(row))
+    return None if t.event in QUIET_EVENTS else AlertChange(t.event, alert_record(row))
 
 
-def sync_engine_alerts(s: Session, sc: EngineScore, now: datetime) -> list[AlertChange]:
-    """Bring the engine's alerts to the verdicts of ``sc`` (inside the caller's transaction)."""
-    if not sc.conditions:
+def sync_engine_alerts(s: Session, sc: EngineScore, now: datetime,
+                       conditions: dict[str, AlertCondition | None] | None = None) -> list[AlertChange]:
+    """Bring the engine's alerts to the verdicts of ``sc`` (or ``conditions``, when the caller
+    settled them, e.g. ``rul_low`` after the status hysteresis) inside the caller's transaction."""
+    conditions = sc.conditions if conditions is None else conditions
+    if not conditions:
         return []
     # The common case — nothing active, nothing holds — costs one cheap query, no ORM objects.
     active_ids = {kind: i for i, kind in s.connection().execute(_SQL_ACTIVE_ALERTS, {"e": sc.engine_id})}
-    if not active_ids and all(c is None for c in sc.conditions.values()):
+    if not active_ids and all(c is None for c in conditions.values()):
         return []
     changes = []
-    for kind, cond in sc.conditions.items():
+    for kind, cond in conditions.items():
         row = s.get(AlertRow, active_ids[kind]) if kind in active_ids else None
-        change = _apply(s, row, cond, now, {"target_kind": "engine", "engine_id": sc.engine_id, "kind": kind})
+        change = _apply(s, row, cond, now, {"target_kind": "engine", "engine_id": sc.engine_id, "kind": kind},
+                        sc.debounce, sc.cycle)
         if change is not None:
             changes.append(change)
     return changes
@@ -109,6 +138,7 @@ class AlertStore(Transactions):
             if row.status != status:
                 now = utcnow()
                 row.status, row.acknowledged_at, row.acknowledged_by, row.updated_at = status, now, by, now
+                _remember(row, "acknowledged", now, None, f"by {by}")
             s.flush()
             return alert_record(row)
 
@@ -122,6 +152,7 @@ class AlertStore(Transactions):
             if row.status != "resolved":
                 now = utcnow()
                 row.status, row.resolved_at, row.resolved_by, row.updated_at = "resolved", now, by, now
+                _remember(row, "resolved", now, None, f"by {by}")
             s.flush()
             return alert_record(row)
 

@@ -8,7 +8,14 @@ Two halves, both pure (no database, no clock):
 * the **transitions** (:func:`transition`, :func:`acknowledged`): what a verdict
   or a person does to the active alert — open -> acknowledged -> resolved, at most one active
   alert per target and kind, escalation re-opens an acknowledged alert, auto-resolve when the
-  condition clears. :mod:`prognos.fleet.alert_store` applies them to rows.
+  condition has stayed clear (:class:`Debounce`: ``alert_resolve_readings`` verdicts in a row, and
+  the alert open for at least ``alert_min_open_s``). :mod:`prognos.fleet.alert_store` applies them
+  to rows and keeps each alert's memory: its peak severity (easing never lowers it) and every
+  transition with its time, cycle and reason.
+
+An alert opens at once: the status it follows gets worse at once (prognos.status), and a warning
+is never held back. It eases (``eased``) only as the engine's stored status does, which has
+hysteresis (``status_hold_readings``).
 
 An alert's target is an engine (``target_kind`` ``engine``, the kinds below) or a model version
 (``model``: e.g. ``drift``, raised by the lifecycle's monitoring through
@@ -16,9 +23,9 @@ An alert's target is an engine (``target_kind`` ``engine``, the kinds below) or 
 
 Kinds:
 
-* ``rul_low`` — the prediction interval's LOWER bound (cycles) is below ``alert_critical_rul``
-  (critical) or ``alert_warning_rul`` (warning): alarm on the pessimistic end, so a calibrated
-  90 % interval means a failure is rarely missed.
+* ``rul_low`` — the engine's stored status (the prediction interval's LOWER bound, in cycles, below
+  ``critical_rul``: critical, below ``warning_rul``: warning; with hysteresis): alarm on the
+  pessimistic end, so a calibrated 90 % interval means a failure is rarely missed.
 * ``stuck_sensor`` — a model input sensor repeated one value in ``alert_stuck_readings``
   consecutive readings (a frozen transmitter; real sensors jitter).
 * ``missing_cycles`` — gaps in the cycle numbers of the recent readings.
@@ -28,8 +35,10 @@ Kinds:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
@@ -41,11 +50,15 @@ from prognos.fleet.records import AlertCondition, History, PredictionRecord
 from prognos.fleet.tables import ACTIVE_ALERT
 from prognos.status import StatusThresholds
 
-__all__ = ["ACTIVE_ALERT", "ALERT_KINDS", "SEVERITY_RANK", "ActiveAlert", "AlertRules", "Transition", "acknowledged",
-           "transition"]
+__all__ = ["ACTIVE_ALERT", "ALERT_KINDS", "QUIET_EVENTS", "SEVERITY_RANK", "ActiveAlert", "AlertRules", "Debounce",
+           "RulPolicy", "Transition", "acknowledged", "transition"]
 
 ALERT_KINDS = ("rul_low", "stuck_sensor", "missing_cycles", "out_of_range", "missing_sensor")
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+#: Transitions that only count towards the debounce: stored, but neither announced nor remembered.
+QUIET_EVENTS = ("clearing", "holding")
 
 
 @dataclass(frozen=True)
@@ -54,32 +67,57 @@ class ActiveAlert:
 
     severity: str
     status: str  # open / acknowledged
+    clear_for: int = 0  # verdicts in a row that found the condition clear
+    opened_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Debounce:
+    """An active alert resolves only after its condition was clear on ``readings`` verdicts in a row
+    and it has been open for at least ``min_open_s`` seconds."""
+
+    readings: int = 1
+    min_open_s: float = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Debounce:
+        return cls(settings.alert_resolve_readings, settings.alert_min_open_s)
 
 
 @dataclass(frozen=True)
 class Transition:
     """What to do to the alert of one target and kind. ``event`` is what webhooks announce:
-    opened / escalated / downgraded / resolved. ``severity`` and ``status`` are the alert's
-    after the transition; ``refresh`` says whether its message and details take the condition's."""
+    opened / escalated / eased / resolved (the quiet ones, :data:`QUIET_EVENTS`, only count a
+    debounce). ``severity`` and ``status`` are the alert's after the transition; ``refresh`` says
+    whether its message and details take the condition's; ``clear_for`` is its new clear streak."""
 
     event: str
     severity: str
     status: str
     refresh: bool
+    clear_for: int = 0
 
 
-def transition(active: ActiveAlert | None, condition: AlertCondition | None) -> Transition | None:
-    """The verdict ``condition`` (None: cleared) against the ``active`` alert (None: none).
+def transition(active: ActiveAlert | None, condition: AlertCondition | None, debounce: Debounce = Debounce(),
+               now: datetime | None = None) -> Transition | None:
+    """The verdict ``condition`` (None: cleared) against the ``active`` alert (None: none) at ``now``.
     None when nothing changes (no alert and nothing holds, or the same severity holds still)."""
     if condition is None:
-        return None if active is None else Transition("resolved", active.severity, "resolved", False)
+        if active is None:
+            return None
+        clear_for = active.clear_for + 1
+        open_s = (now - active.opened_at).total_seconds() if now and active.opened_at else math.inf
+        if clear_for >= debounce.readings and open_s >= debounce.min_open_s:
+            return Transition("resolved", active.severity, "resolved", False, clear_for)
+        return Transition("clearing", active.severity, active.status, False, clear_for)
     if active is None:
         return Transition("opened", condition.severity, "open", True)
     if condition.severity == active.severity:
-        return None
+        # Holding again: a clear streak in progress starts over (and the message follows the condition).
+        return None if active.clear_for == 0 else Transition("holding", active.severity, active.status, True)
     worse = SEVERITY_RANK.get(condition.severity, 0) > SEVERITY_RANK.get(active.severity, 0)
     # An acknowledged warning that turns critical needs eyes again: escalation re-opens it.
-    return Transition("escalated" if worse else "downgraded", condition.severity,
+    return Transition("escalated" if worse else "eased", condition.severity,
                       "open" if worse else active.status, True)
 
 
@@ -90,29 +128,56 @@ def acknowledged(status: str, alert_id: int) -> str:
     return "acknowledged"
 
 
+def _outward(lower: float, upper: float) -> tuple[str, str]:
+    """An interval for a message, rounded outwards to 0.1 cycle: a lower bound of 39.96 reads 39.9,
+    never "40" beside "below 40"."""
+    return f"{math.floor(lower * 10) / 10:.1f}", f"{math.ceil(upper * 10) / 10:.1f}"
+
+
+@dataclass(frozen=True)
+class RulPolicy:
+    """The ``rul_low`` rule: thresholds of the one status rule and the readings a better status
+    must hold before the stored status eases (``status_hold_readings``)."""
+
+    thresholds: StatusThresholds
+    hold: int = 1
+
+    def condition(self, p: PredictionRecord, status: str) -> AlertCondition | None:
+        """The ``rul_low`` condition while the engine's stored status is ``status``. Its message is
+        built from the unrounded bounds and says why the status is what it is."""
+        if status == "healthy":
+            return None
+        limit = self.thresholds.critical if status == "critical" else self.thresholds.warning
+        lo, hi = _outward(p.lower, p.upper)
+        why = (f"lower bound below {limit:g}" if p.lower < limit else
+               f"lower bound back above {limit:g} (now {p.status}); stays {status} until a better status has held "
+               f"for {self.hold} readings")
+        return AlertCondition(
+            status,
+            f"engine {p.engine_id}: RUL {p.rul:.1f} cycles (interval {lo}-{hi}) at cycle {p.cycle}; {why}",
+            {"rul": p.rul, "lower": p.lower, "upper": p.upper, "cycle": p.cycle, "model_version": p.model_version,
+             "prediction_status": p.status},
+        )
+
+
 class AlertRules:
     def __init__(self, settings: Settings) -> None:
         self.thresholds = StatusThresholds.from_settings(settings)
         self.warning_rul = self.thresholds.warning
         self.critical_rul = self.thresholds.critical
         self.stuck_n = settings.alert_stuck_readings
+        self.policy = RulPolicy(self.thresholds, settings.status_hold_readings)
+        self.debounce = Debounce.from_settings(settings)
 
     def status(self, lower: float) -> str:
-        """The engine status for an interval whose lower bound is ``lower`` (cycles): the one rule of
-        :mod:`prognos.status`, the same ``/api/v1/predict`` answers with."""
+        """The status of one prediction whose interval's lower bound is ``lower`` (cycles): the one
+        rule of :mod:`prognos.status`, the same ``/api/v1/predict`` answers with. The engine's stored
+        status adds hysteresis to it (:meth:`prognos.fleet.predictions.PredictionStore.save_scores`)."""
         return self.thresholds.of(lower)
 
     def rul(self, p: PredictionRecord) -> AlertCondition | None:
-        severity = self.status(p.lower)
-        if severity == "healthy":
-            return None
-        limit = self.critical_rul if severity == "critical" else self.warning_rul
-        return AlertCondition(
-            severity,
-            f"engine {p.engine_id}: RUL {p.rul:.0f} cycles (interval {p.lower:.0f}-{p.upper:.0f}) at cycle {p.cycle}; "
-            f"lower bound below {limit:g}",
-            {"rul": p.rul, "lower": p.lower, "upper": p.upper, "cycle": p.cycle, "model_version": p.model_version},
-        )
+        """The ``rul_low`` condition of ``p`` alone (no hysteresis; the store applies it)."""
+        return self.policy.condition(p, self.status(p.lower))
 
     def stuck(self, h: History, spec: ReadingSpec) -> AlertCondition | None:
         if len(h) < self.stuck_n:

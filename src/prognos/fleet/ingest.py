@@ -172,7 +172,7 @@ class Ingestor:
             log.exception("prediction after ingest failed: %s", exc)
         scores = [EngineScore(h.engine_id, int(h.cycles[-1]), predictions.get(h.engine_id),
                               self.rules.evaluate(h, spec, predictions.get(h.engine_id)),
-                              bases.get(h.engine_id))
+                              bases.get(h.engine_id), self.rules.policy, self.rules.debounce)
                   for h in histories if len(h)]
         try:
             changes = await self.writer.save_scores(scores)
@@ -255,7 +255,7 @@ class Ingestor:
         except NotFoundError:
             return
         conditions = dict(self.rules.rejected(engine_id, kind, str(exc)))
-        score = EngineScore(engine_id, engine.last_cycle or 0, None, conditions)
+        score = EngineScore(engine_id, engine.last_cycle or 0, None, conditions, debounce=self.rules.debounce)
         try:
             for change in await self.writer.save_scores([score]):
                 self.notifier.notify(change)

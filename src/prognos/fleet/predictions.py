@@ -1,11 +1,16 @@
 """Predictions in the fleet store: new predictions, each engine's current state (denormalised for
-the fleet page) and the alerts' verdicts in one transaction; an engine's prediction history."""
+the fleet page) and the alerts' verdicts in one transaction; an engine's prediction history.
+
+A stored prediction keeps its own status (the one rule of :mod:`prognos.status`); the engine's
+current status has hysteresis (:class:`prognos.status.HeldStatus`, ``status_hold_readings``),
+settled under the engine's row lock, and its ``rul_low`` alert follows that held status."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from sqlalchemy import Table, bindparam, func, or_, select
+from sqlalchemy import Row, Table, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from prognos.fleet.alert_store import sync_engine_alerts
@@ -13,6 +18,7 @@ from prognos.fleet.engines import require_engine
 from prognos.fleet.records import AlertChange, EngineScore, Page, PredictionRecord
 from prognos.fleet.tables import EngineRow, PredictionRow, utcnow
 from prognos.fleet.transactions import Transactions
+from prognos.status import HEALTH_STATUSES, HeldStatus
 
 __all__ = ["PredictionStore", "prediction_record"]
 
@@ -23,10 +29,19 @@ _SQL_CURRENT_PREDICTION = _ENGINES.update().where(
     _ENGINES.c.id == bindparam("e"),
     or_(_ENGINES.c.predicted_cycle.is_(None), _ENGINES.c.predicted_cycle <= bindparam("cycle")),
 ).values(rul=bindparam("rul"), lower=bindparam("lower"), upper=bindparam("upper"), status=bindparam("status"),
-         model_version=bindparam("model_version"), predicted_cycle=bindparam("cycle"), predicted_at=bindparam("now"))
+         model_version=bindparam("model_version"), predicted_cycle=bindparam("cycle"), predicted_at=bindparam("now"),
+         status_better_for=bindparam("better_for"), status_better_worst=bindparam("better_worst"))
 
 
-_SQL_LOCK_ENGINE = select(_ENGINES.c.n_readings).where(_ENGINES.c.id == bindparam("e")).with_for_update()
+_SQL_LOCK_ENGINE = select(_ENGINES.c.n_readings, _ENGINES.c.status, _ENGINES.c.status_better_for,
+                          _ENGINES.c.status_better_worst).where(_ENGINES.c.id == bindparam("e")).with_for_update()
+
+
+def _held(row: Row[Any, Any, Any, Any] | None, raw: str, hold: int) -> HeldStatus:
+    """The engine's stored status after a prediction whose own status is ``raw``."""
+    if row is None or row.status not in HEALTH_STATUSES:  # "unknown": the first prediction sets it
+        return HeldStatus(raw)
+    return HeldStatus(row.status, int(row.status_better_for or 0), row.status_better_worst).next(raw, hold)
 
 
 def prediction_record(row: PredictionRow) -> PredictionRecord:
@@ -50,11 +65,16 @@ class PredictionStore(Transactions):
             for sc in scores:
                 # The engine's row lock orders every scorer of this engine, in any process: one
                 # alert per condition, and only a prediction of the latest history is stored.
-                version = conn.execute(_SQL_LOCK_ENGINE, {"e": sc.engine_id}).scalar()
+                locked = conn.execute(_SQL_LOCK_ENGINE, {"e": sc.engine_id}).first()
+                version = None if locked is None else locked.n_readings
                 if sc.basis is not None and version is not None and int(version) != sc.basis:
                     continue  # another writer committed readings since: its own scoring stores the newer one
                 p = sc.prediction
+                conditions = sc.conditions
                 if p is not None:
+                    held = _held(locked, p.status, sc.policy.hold if sc.policy else 1)
+                    if sc.policy is not None and "rul_low" in conditions:
+                        conditions = {**conditions, "rul_low": sc.policy.condition(p, held.status)}
                     conn.execute(_SQL_INSERT_PREDICTION, {
                         "engine_id": p.engine_id, "cycle": p.cycle, "rul": p.rul, "lower": p.lower, "upper": p.upper,
                         "confidence": p.confidence, "status": p.status, "model_version": p.model_version,
@@ -63,8 +83,9 @@ class PredictionStore(Transactions):
                     # (two concurrent ingests of one engine may finish out of order).
                     conn.execute(_SQL_CURRENT_PREDICTION, {
                         "e": p.engine_id, "cycle": p.cycle, "rul": p.rul, "lower": p.lower, "upper": p.upper,
-                        "status": p.status, "model_version": p.model_version, "now": now})
-                changes.extend(sync_engine_alerts(s, sc, now))
+                        "status": held.status, "model_version": p.model_version, "now": now,
+                        "better_for": held.better_for, "better_worst": held.better_worst})
+                changes.extend(sync_engine_alerts(s, sc, now, conditions))
             return changes
 
         return run

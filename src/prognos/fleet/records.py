@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prognos.data.cmapss import EngineSeries
+
+if TYPE_CHECKING:
+    from prognos.fleet.alerts import Debounce, RulPolicy
 
 __all__ = [
     "AlertChange",
@@ -75,6 +78,10 @@ class EngineScore:
     # The history version (StoredBatch.version) the prediction was computed from: it is stored
     # only if no other writer has committed readings of the engine since (None: no check).
     basis: int | None = None
+    # The status hysteresis and rul_low rule (None: the prediction's own status, no hysteresis) and
+    # the resolve debounce (None: resolve at once) — AlertRules' settings.
+    policy: RulPolicy | None = None
+    debounce: Debounce | None = None
 
 
 @dataclass(frozen=True)
@@ -151,11 +158,14 @@ class AlertRecord:
     resolved_by: str | None
     target_kind: str = "engine"
     model_version: str | None = None
+    peak_severity: str | None = None  # the worst severity it ever had (None: as ``severity``)
+    transitions: list[dict[str, Any]] = field(default_factory=list)  # event, severity, at, cycle, reason
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         for k in ("opened_at", "updated_at", "acknowledged_at", "resolved_at"):
             d[k] = iso(d[k])
+        d["peak_severity"] = self.peak_severity or self.severity
         return d
 
 
@@ -163,7 +173,7 @@ class AlertRecord:
 class AlertChange:
     """An alert that was opened, escalated or resolved by the rules (what webhooks announce)."""
 
-    event: str  # opened / escalated / downgraded / resolved
+    event: str  # opened / escalated / eased / resolved
     alert: AlertRecord
 
     def to_dict(self) -> dict[str, Any]:

@@ -81,7 +81,11 @@ class EngineRow(Base):
     rul: Mapped[float | None] = mapped_column(Float)
     lower: Mapped[float | None] = mapped_column(Float)
     upper: Mapped[float | None] = mapped_column(Float)
+    # The stored status has hysteresis (prognos.status.HeldStatus; migration 0004): ``status`` is the
+    # held one, ``status_better_for`` / ``status_better_worst`` the streak of better readings so far.
     status: Mapped[str] = mapped_column(String(16), default="unknown", index=True)
+    status_better_for: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    status_better_worst: Mapped[str | None] = mapped_column(String(16))
     model_version: Mapped[str | None] = mapped_column(String(128))
     predicted_cycle: Mapped[int | None] = mapped_column(Integer)
     predicted_at: Mapped[datetime | None]
@@ -151,6 +155,11 @@ class AlertRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")
     message: Mapped[str] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Memory (migration 0004): the worst severity it ever had, every transition (event, severity,
+    # time, cycle, reason) and how many verdicts in a row found its condition clear (debounce).
+    peak_severity: Mapped[str] = mapped_column(String(16))
+    transitions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    clear_for: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     acknowledged_at: Mapped[datetime | None]

@@ -160,7 +160,7 @@ class Predictor:
 
     def calibrate(self, rul: np.ndarray, strata: Strata) -> Calibrated:
         """Step 3 on arrays: the model's RUL (cycles) -> age-corrected RUL with its calibrated interval."""
-        rul = self.correction.apply(rul, strata.age)
+        rul = self.correction.apply(rul, strata.age if self.correction.age_from == "cycle" else strata.history)
         iv = self.calibration.apply(rul, strata.history, strata.regime)
         return Calibrated(rul, iv.lower, iv.upper)
 

@@ -43,12 +43,17 @@ class TrainConfig(BaseModel):
     serve: Literal["student", "ensemble"] = Field(
         "student", description="which model the bundle serves: the distilled student or the teacher ensemble"
     )
-    age_correction: Literal["test-like", "every-cycle", "off"] = Field(
-        "test-like", description="correct the served RUL by engine age, fitted on out-of-fold predictions under "
-        "this prior over when an engine is looked at (see prognos.correction)",
+    age_correction: Literal["auto", "off"] = Field(
+        "auto", description="correct the served RUL by the engine's age (readings in its history), fitted on "
+        "out-of-fold predictions at every cycle and kept only if it lowers the held-out RMSE in every age bin "
+        "(see prognos.correction); off: never",
     )
     confidence: float = Field(0.9, gt=0, lt=1, description="nominal coverage of prediction intervals")
     interval_bins: int = Field(4, ge=1, description="bins of predicted RUL for conditional calibration")
+    late_life: float | None = Field(
+        50.0, gt=0, description="cycles: each bin's interval lower bound also covers its windows in the last this "
+        "many cycles of life (see prognos.intervals); None: off",
+    )
     holdout: float | None = Field(
         None, ge=0, lt=1,
         description="share of training engines kept out for evaluation; None: 0 if a RUL file exists, else 0.2",

@@ -14,12 +14,13 @@ import numpy as np
 from torch.nn import Module
 
 from prognos.bundle import GRADIENT_FILE, Bundle, write_bundle
-from prognos.correction import AgeCorrection, prior_mask
+from prognos.correction import AgeCorrection, select_correction
 from prognos.data.cmapss import Readings, load_subset
 from prognos.errors import ConfigError, TrainingError
 from prognos.features.pipeline import FeaturePipeline, Windows
 from prognos.intervals import IntervalCalibration, calibrate
 from prognos.metrics import rul_metrics
+from prognos.serving.predictor import history_readings
 from prognos.training.config import TrainConfig
 from prognos.training.export import export_onnx, gradient_graph, torch_predict
 from prognos.training.trainer import EpochReport, epoch_logger, train_ensemble
@@ -90,21 +91,28 @@ def train_bundle_from_readings(
 
         inputs = student_windows(pipeline, train, windows, cfg.seed, cfg.student_late_starts, cfg.student_noise)
     result = train_ensemble(windows, pipeline.n_features, cfg, on_epoch, extra=None if inputs is None else inputs.x)
-    history, regime, rul_uncapped = _strata(pipeline, train)
+    history, regime = _strata(pipeline, train)
 
     def fit_output(pred: np.ndarray) -> _Fitted:
-        """Age correction, then intervals, on out-of-fold predictions ``pred`` (cycles)."""
+        """Age correction (if it helps held-out engines), then intervals, on out-of-fold predictions
+        ``pred`` (cycles). Age is what serving sees: the readings in the history sent, at most the
+        fleet's :func:`history_readings`."""
         correction = AgeCorrection(cap=cfg.rul_cap)
-        if cfg.age_correction != "off":  # fitted at the windows the prior keeps; age = the window's cycle
-            keep = prior_mask(windows.engine_ids, windows.cycles, rul_uncapped, cfg.age_correction)
-            correction = AgeCorrection.fit(pred[keep], windows.cycles[keep], windows.y[keep], cfg.rul_cap,
-                                           cfg.age_correction)
-        fixed = correction.apply(pred, windows.cycles)
+        max_age = history_readings(cfg.window)
+        age = np.minimum(history, max_age)
+        choice = None
+        if cfg.age_correction != "off":
+            choice = select_correction(pred, windows.y, windows.engine_ids, age, history, cfg.rul_cap,
+                                       folds=cfg.folds, seed=cfg.seed, max_age=max_age)
+            correction = choice.correction
+        fixed = correction.apply(pred, age)
         # Interval cells: history shorter than a window (front-padded) or not, and the last reading's regime.
         cal = calibrate(fixed, windows.y, cfg.confidence, cfg.rul_cap, cfg.interval_bins,
-                        history=history, regime=regime, history_edges=[cfg.window])
+                        history=history, regime=regime, history_edges=[cfg.window], late_life=cfg.late_life)
         val = _validation(fixed, windows.y, cal, history, regime)
         val["rmse_before_age_correction"] = float(np.sqrt(np.mean((pred - windows.y) ** 2)))
+        if choice is not None:
+            val["age_correction"] = choice.to_dict()
         return _Fitted(correction, fixed, cal, val)
 
     teacher = fit_output(result.oof_pred)
@@ -141,10 +149,12 @@ def train_bundle_from_readings(
         }
     common: dict[str, Any] = dict(pipeline=pipeline, train=train, windows=windows, dataset=dataset,
                                   holdout_engines=held, train_config=cfg.model_dump(), held_out=held_out)
-    if not fitted.correction.is_identity:
+    if "age_correction" in fitted.validation:
         c, val = fitted.correction, fitted.validation
-        log(f"age correction ({c.prior}, {c.n} windows): out-of-fold RMSE "
-            f"{val['rmse_before_age_correction']:.2f} -> {val['rmse']:.2f}")
+        kept = "kept" if not c.is_identity else "dropped (not better in every age bin on held-out engines)"
+        log(f"age correction {kept}: out-of-fold RMSE {val['rmse_before_age_correction']:.2f} -> {val['rmse']:.2f}; "
+            + ", ".join(f"age {r['age']}: {r['rmse_without']:.2f} -> {r['rmse_with']:.2f}"
+                        for r in val["age_correction"]["by_age"]))
     bundle = _write(out, served, fitted, model_info,
                     training_seconds=round(time.perf_counter() - started, 1), **common)
     if teacher_out is not None and cfg.serve == "student":
@@ -214,14 +224,13 @@ def _global_importance(runtime: Any, pipeline: FeaturePipeline, windows: Windows
     return global_importance(pipeline.sensors_ or [], runtime.run, x, f"{len(x)} windows of the {source}")
 
 
-def _strata(pipeline: FeaturePipeline, train: Readings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cycles of history, regime of the last reading and uncapped RUL (cycles) behind every training
-    window, in the order of :meth:`FeaturePipeline.training_windows` (engine by engine, one per row)."""
+def _strata(pipeline: FeaturePipeline, train: Readings) -> tuple[np.ndarray, np.ndarray]:
+    """Cycles of history and regime of the last reading behind every training window, in the order
+    of :meth:`FeaturePipeline.training_windows` (engine by engine, one per row)."""
     engines = list(train.engines())
     history = np.concatenate([np.arange(1, len(e) + 1) for e in engines])
     regime = np.concatenate([pipeline.regime_of(e.values) for e in engines])
-    rul = np.concatenate([e.cycles[-1] - e.cycles for e in engines]).astype(np.float64)
-    return history, regime, rul
+    return history, regime
 
 
 def _validation(pred: np.ndarray, true: np.ndarray, calibration: IntervalCalibration, history: np.ndarray,

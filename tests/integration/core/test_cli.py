@@ -44,7 +44,14 @@ def test_train_evaluate_predict(trained, tmp_path):
     for key in ("rmse", "mae", "score", "coverage", "mean_interval_width", "n_engines"):
         assert key in m
     assert m["n_engines"] == 8
-    assert {"pred_vs_true.png", "error_hist.png", "trajectories.png"} <= {p.name for p in report.iterdir()}
+    # Beside the last cycle, every cycle of the same test engines (truth R + L - t), printed too.
+    ec = m["every_cycle"]
+    n_rows = sum(1 for line in (data / "test_FD001.txt").read_text().splitlines() if line.strip())
+    assert ec["n_predictions"] == n_rows and ec["n_engines"] == 8
+    assert {"by_true_rul", "by_age", "late_life", "status", "first_alarm", "worst_engines_by_coverage"} <= set(ec)
+    assert "every cycle:" in r.stdout and "status changes, fleet" in r.stdout and "true RUL" in r.stdout
+    assert {"pred_vs_true.png", "error_hist.png", "trajectories.png", "every_cycle.png"} <= {
+        p.name for p in report.iterdir()}
     assert (report / "pred_vs_true.png").read_bytes()[:4] == b"\x89PNG"
     # any RUL file path
     other = tmp_path / "elsewhere.txt"
@@ -71,6 +78,8 @@ def test_holdout_evaluation_without_rul_file(tmp_path):
     r = run("evaluate", "--bundle", str(tmp_path / "b"), "--data-dir", str(data), "--report", str(tmp_path / "r"))
     assert r.returncode == 0, r.stderr
     assert "held-out training engines" in r.stdout
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert m["every_cycle_holdout"]["late_life"]["n"] > 0  # whole lives: the last 50 cycles are in
 
 
 @pytest.mark.parametrize(

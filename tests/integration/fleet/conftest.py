@@ -81,8 +81,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
 
 @pytest.fixture
 def fleet_settings(database_url: str, tmp_path: Path, tiny_bundle: Path) -> Settings:
+    """No status hysteresis and no resolve debounce: each ingest's verdict shows at once (both are
+    tested in test_alert_memory.py with their own settings)."""
     return get_settings(data_dir=tmp_path / "state", database_url=database_url, admin_token=ADMIN_TOKEN,
-                        bundle=tiny_bundle, log_level="WARNING", rate_limit_per_s=0)
+                        bundle=tiny_bundle, log_level="WARNING", rate_limit_per_s=0, status_hold_readings=1,
+                        alert_resolve_readings=1, alert_min_open_s=0)
 
 
 @pytest.fixture
@@ -131,9 +134,16 @@ class LiveApp:
         self._thread.join(timeout=15)
 
 
-def start_live_app(settings: Settings, service: PredictionService, notifier: Notifier | None = None) -> LiveApp:
+def start_live_app(settings: Settings, service: PredictionService, notifier: Notifier | None = None, *,
+                   dashboard: bool = False) -> LiveApp:
+    """``dashboard``: also serve the web pages (/ui), as ``prognos serve`` does."""
     fleet = build_fleet(settings, service, notifier=notifier or FakeNotifier())
-    app = create_app(settings, service, fleet.authenticator, fleet.routers)
+    routers = list(fleet.routers)
+    if dashboard:
+        from prognos.web import build_router as build_web_router
+
+        routers.append(build_web_router(settings))
+    app = create_app(settings, service, fleet.authenticator, routers)
     fleet.install(app)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,

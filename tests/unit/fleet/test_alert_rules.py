@@ -68,3 +68,16 @@ def test_thresholds_are_checked_at_start_up() -> None:
 
     with pytest.raises(ConfigError, match="alert_critical_rul"):
         get_settings(alert_warning_rul=10, alert_critical_rul=20)
+
+
+def test_messages_come_from_unrounded_values_and_never_contradict_themselves() -> None:
+    """A lower bound of 39.96 used to read "interval 40-91 ... lower bound below 40"."""
+    rules = AlertRules(SETTINGS)
+    p = PredictionRecord("e1", 100, 62.4, 39.96, 90.02, 0.9, "warning", "m1")
+    warn = rules.rul(p)
+    assert warn is not None and "interval 39.9-90.1" in warn.message and "lower bound below 40" in warn.message
+    # Held at "warning" by the hysteresis while this reading alone is healthy: it says so.
+    held = rules.policy.condition(PredictionRecord("e1", 101, 70.0, 41.5, 95.0, 0.9, "healthy", "m1"), "warning")
+    assert held is not None and held.severity == "warning"
+    assert "back above 40" in held.message and "below 40" not in held.message
+    assert f"held for {SETTINGS.status_hold_readings} readings" in held.message

@@ -43,11 +43,52 @@ async function load() {
   if (key !== lastKey) {
     lastKey = key;
     listEl.innerHTML = alertTable(alerts);
+    showMemory(listEl, alerts);
   }
   const open = alerts.filter((a) => alertView(a).status === "open").length;
   const total = Number(data && data.total) || alerts.length;
   const summary = `${total} matching${total > alerts.length ? ` (newest ${alerts.length} shown)` : ""} · ${open} open`;
   if (summaryEl.textContent !== summary) summaryEl.textContent = summary; // a live region: only real changes
+}
+
+/**
+ * An alert's memory in its row: the peak severity beside the current one (easing never lowers it)
+ * and its transitions (event, severity, cycle, time, reason) in a disclosure under the kind.
+ */
+function showMemory(container, alerts) {
+  for (const a of alerts) {
+    const row = container.querySelector(`tr[data-alert-id="${CSS.escape(String(a.id))}"]`);
+    if (!row) continue;
+    const peak = a.peak_severity || a.severity;
+    const sevCell = row.querySelector('td[data-label="Severity"]');
+    if (sevCell && peak) {
+      const el = document.createElement("div");
+      el.className = "sub alert-peak";
+      el.append("peak ");
+      const badge = document.createElement("span");
+      badge.className = `sev sev-${peak}`;
+      badge.textContent = peak;
+      el.append(badge);
+      sevCell.append(el);
+    }
+    const steps = Array.isArray(a.transitions) ? a.transitions : [];
+    const kindCell = row.querySelector('td[data-label="Kind"] > div') || row.querySelector('td[data-label="Kind"]');
+    if (!kindCell || !steps.length) continue;
+    const details = document.createElement("details");
+    details.className = "alert-transitions";
+    const summary = document.createElement("summary");
+    summary.textContent = `${steps.length} transition${steps.length === 1 ? "" : "s"}`;
+    const list = document.createElement("ol");
+    for (const t of steps) {
+      const li = document.createElement("li");
+      li.dataset.event = t.event || "";
+      const when = t.cycle !== null && t.cycle !== undefined ? ` at cycle ${t.cycle}` : "";
+      li.textContent = `${t.event} (${t.severity})${when}, ${t.at || ""}${t.reason ? `: ${t.reason}` : ""}`;
+      list.append(li);
+    }
+    details.append(summary, list);
+    kindCell.append(details);
+  }
 }
 
 if (requireKey()) {
