@@ -17,8 +17,8 @@ PUBLIC = {
     "prognos.serving.ports": {"FakePredictions", "Predictions"},
     "prognos.serving.hooks": {"ServerHooks"},
     "prognos.fleet.store": {"ENGINE_SORTS", "SEVERITY_RANK", "FleetStore"},
-    "prognos.fleet.alerts": {"ACTIVE_ALERT", "ALERT_KINDS", "SEVERITY_RANK", "ActiveAlert", "AlertRules",
-                             "Transition", "acknowledged", "transition"},
+    "prognos.fleet.alerts": {"ACTIVE_ALERT", "ALERT_KINDS", "QUIET_EVENTS", "SEVERITY_RANK", "ActiveAlert",
+                             "AlertRules", "Debounce", "RulPolicy", "Transition", "acknowledged", "transition"},
 }
 
 
