@@ -2,7 +2,8 @@
 # The Debian packages `make demo` and `make test` need, installed when missing.
 #
 #   scripts/system-deps.sh demo          python3 with venv (to build .venv)
-#   scripts/system-deps.sh test          + what the tests start for real: Chromium (dashboard tests),
+#   scripts/system-deps.sh test          + what the tests start for real: Chromium (dashboard tests;
+#                                          libatomic1 for the node binary of Playwright's driver),
 #                                          Mosquitto, nginx, PostgreSQL 15, Prometheus/promtool,
 #                                          systemd-analyze, podman (compose check), curl (the
 #                                          demo's suggested commands, run verbatim)
@@ -16,7 +17,7 @@ set -euo pipefail
 
 declare -A NEED=(
   [demo]="python3 python3-venv ca-certificates"
-  [test]="chromium mosquitto nginx postgresql-15 prometheus systemd podman curl"
+  [test]="chromium libatomic1 mosquitto nginx postgresql-15 prometheus systemd podman curl"
   [container]="podman runc debootstrap prometheus postgresql-15"
 )
 [ $# -gt 0 ] || { echo "usage: $0 demo|test|container ..." >&2; exit 2; }
