@@ -230,9 +230,9 @@ function driverHighlight(d) {
 function driverRows(list, max) {
   return list.map((c, i) => {
     const w = max > 0 ? Math.max(2, Math.round((Math.abs(c.contribution) / max) * 100)) : 0;
-    return `<tr data-field="${esc(c.field)}"><td class="num" data-label="Rank">${i + 1}</td><th scope="row">${esc(channelName(c))}
+    return `<tr data-field="${esc(c.field)}"><td class="num" data-label="Rank">${i + 1}</td><th scope="row" data-label="Channel">${esc(channelName(c))}
       <span class="muted">${esc(c.field)}</span></th><td class="num" data-label="Cycles of RUL">${signed(c.contribution)}</td>
-      <td class="bar">${barSvg(w, c.contribution < 0 ? "down" : "up")}</td></tr>`;
+      <td class="bar" data-label="Effect">${barSvg(w, c.contribution < 0 ? "down" : "up")}</td></tr>`;
   }).join("");
 }
 

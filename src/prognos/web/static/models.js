@@ -79,10 +79,10 @@ function importanceHtml(g) {
   const max = Math.max(0, ...g.channels.map((c) => c.mean_abs_contribution));
   const rows = g.channels.map((c) => {
     const w = max > 0 ? Math.max(1, Math.round((c.mean_abs_contribution / max) * 100)) : 0;
-    return `<tr data-field="${esc(c.field)}"><th scope="row">${esc(c.unit ? `${c.name} (${c.unit})` : c.name)}
+    return `<tr data-field="${esc(c.field)}"><th scope="row" data-label="Channel">${esc(c.unit ? `${c.name} (${c.unit})` : c.name)}
       <span class="muted">${esc(c.field)}</span></th><td class="num" data-label="Mean |cycles|">${esc(value(c.mean_abs_contribution))}</td>
       <td class="num" data-label="Mean cycles">${esc(value(c.mean_contribution))}</td>
-      <td class="bar"><svg class="bar-svg" viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true">
+      <td class="bar" data-label="Importance"><svg class="bar-svg" viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true">
       <rect class="importance" width="${w}" height="10"/></svg></td></tr>`;
   });
   return `<h3>Global importance per channel</h3>
