@@ -175,15 +175,18 @@ class FeaturePipeline:
         assert self.regimes_ is not None
         return self.regimes_.assign(values[:, :_N_SET])
 
-    def transform_engine(self, values: np.ndarray) -> np.ndarray:
-        """(n, 24) measurements of one engine in cycle order -> (n, n_features) float32 features."""
+    def _scaled(self, values: np.ndarray) -> np.ndarray:
+        """(n, 24) measurements -> (n, n_features) selected sensors z-scored by their row's regime."""
         self._check()
         assert self.regimes_ is not None and self.mean_ is not None and self.scale_ is not None
         assert self.sensors_ is not None
         cols = [MEASUREMENT_FIELDS.index(s) for s in self.sensors_]
         regime = self.regimes_.assign(values[:, :_N_SET])
-        z = (values[:, cols] - self.mean_[regime]) / self.scale_[regime]
-        return _ema(z, self.smoothing).astype(np.float32)
+        return (values[:, cols] - self.mean_[regime]) / self.scale_[regime]
+
+    def transform_engine(self, values: np.ndarray) -> np.ndarray:
+        """(n, 24) measurements of one engine in cycle order -> (n, n_features) float32 features."""
+        return _ema(self._scaled(values), self.smoothing).astype(np.float32)
 
     def last_window(self, values: np.ndarray) -> np.ndarray:
         """(window, n_features) model input for the state after the last row of ``values``."""
@@ -202,12 +205,7 @@ class FeaturePipeline:
         latest ``readings`` rows up to ``t`` (what a client sending that many recent readings gets), in
         one pass. The smoothing restarted at row ``s`` differs from the full-history one by
         ``(1 - smoothing) ** (i - s) * (z[s] - E[s])`` at row ``i``, so no row is smoothed twice."""
-        self._check()
-        assert self.regimes_ is not None and self.mean_ is not None and self.scale_ is not None
-        assert self.sensors_ is not None
-        cols = [MEASUREMENT_FIELDS.index(s) for s in self.sensors_]
-        regime = self.regimes_.assign(values[:, :_N_SET])
-        z = (values[:, cols] - self.mean_[regime]) / self.scale_[regime]
+        z = self._scaled(values)
         full = _ema(z, self.smoothing)
         n, w = len(z), self.window
         ends = np.arange(n)  # the window ending at row t covers rows t - w + 1 .. t (front-padded)
