@@ -182,7 +182,8 @@ class FeaturePipeline:
         assert self.sensors_ is not None
         cols = [MEASUREMENT_FIELDS.index(s) for s in self.sensors_]
         regime = self.regimes_.assign(values[:, :_N_SET])
-        return (values[:, cols] - self.mean_[regime]) / self.scale_[regime]
+        z: np.ndarray = (values[:, cols] - self.mean_[regime]) / self.scale_[regime]
+        return z
 
     def transform_engine(self, values: np.ndarray) -> np.ndarray:
         """(n, 24) measurements of one engine in cycle order -> (n, n_features) float32 features."""
