@@ -101,7 +101,7 @@ def build_router(fleet: Fleet) -> APIRouter:
                             ) -> Response:
         """Store a file of one engine's readings under ``engine_id``."""
         log_context(request, engine_id=engine_id)
-        return _answer(await store_upload(who, file, engine_id=engine_id))
+        return await asyncio.to_thread(_answer, await store_upload(who, file, engine_id=engine_id))
 
     @router.post("/readings/upload", status_code=201, responses=_ERRORS)
     async def upload(request: Request, who: Operator,
@@ -111,6 +111,7 @@ def build_router(fleet: Fleet) -> APIRouter:
         """Store a file of many engines' readings (one transaction for the whole file)."""
         result = await store_upload(who, file, engine_prefix=engine_prefix)
         log_context(request, engines=len(result.engines))
-        return _answer(result)
+        # A file of a thousand engines answers with a thousand entries: built off the event loop.
+        return await asyncio.to_thread(_answer, result)
 
     return router
