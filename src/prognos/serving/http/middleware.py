@@ -266,7 +266,7 @@ class RequestMiddleware:
             deadline = asyncio.get_running_loop().call_later(self.limits.timeout_s, overdue)
 
         async def receive_counted() -> Message:
-            nonlocal cut_off, received, status, started_response, deadline
+            nonlocal cut_off, received, deadline
             if cut_off:
                 return {"type": "http.disconnect"}
             message = await receive()
@@ -278,14 +278,18 @@ class RequestMiddleware:
                 if received > limit:
                     cut_off = True
                     what = "upload" if self.limits is not None and self.limits.is_upload(scope["path"]) else "body"
-                    detail = f"{what}: more than {limit} bytes ({limit / 2**20:g} MiB), the limit"
-                    state["error"] = detail
-                    if not started_response:
-                        status, started_response = 413, True
-                        await self._answer(send, 413, _error(413, "PayloadTooLargeError", detail), request_id,
-                                           [(b"connection", b"close")])
+                    await refuse(413, "PayloadTooLargeError",
+                                 f"{what}: more than {limit} bytes ({limit / 2**20:g} MiB), the limit")
                     return {"type": "http.disconnect"}
             return message
+
+        async def refuse(code: int, error: str, detail: str) -> None:
+            """Answer ``code`` and close, unless the app has started its own answer (then only log it)."""
+            nonlocal status, started_response
+            state["error"] = detail
+            if not started_response:
+                status, started_response = code, True
+                await self._answer(send, code, _error(code, error, detail), request_id, [(b"connection", b"close")])
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, started_response
@@ -308,12 +312,8 @@ class RequestMiddleware:
             if not timed_out or task is None:
                 raise
             task.uncancel()
-            detail = f"body: not received within {self.limits.timeout_s if self.limits else 0:g} s"
-            state["error"] = detail
-            if not started_response:
-                status, started_response = 408, True
-                await self._answer(send, 408, _error(408, "RequestTimeoutError", detail), request_id,
-                                   [(b"connection", b"close")])
+            await refuse(408, "RequestTimeoutError",
+                         f"body: not received within {self.limits.timeout_s if self.limits else 0:g} s")
         except Exception as exc:
             if cut_off:  # the app saw the disconnect we simulated: not a bug
                 return
